@@ -214,3 +214,49 @@ class Sequence:
     @property
     def frame_count(self) -> int:
         return int(self.garment_verts.shape[0])
+
+
+@dataclass(frozen=True)
+class Garment:
+    """A garment ready to simulate: a welded 3D mesh with its sewing pattern.
+
+    ``verts`` is the *initial placement* around the rest-pose body (rest frame), not
+    yet draped: the physics engine drapes it. The rest shape of the cloth is given
+    by ``panel_uv`` (flat pattern, metres), per triangle corner.
+    """
+
+    name: str
+    """Library name (``tshirt``, ``skirt``...) or the imported file's stem."""
+    verts: np.ndarray
+    """(V, 3) float32 metres, rest frame."""
+    faces: np.ndarray
+    """(T, 3) int32, welded across seams, consistently oriented (normals point away from the body)."""
+    panel_uv: np.ndarray
+    """(T, 3, 2) float32 metres: each triangle corner's 2D sewing-pattern coordinates."""
+    atlas_uv: np.ndarray
+    """(T, 3, 2) float32 in [0, 1]: each triangle corner's position in the UV atlas (panels packed)."""
+    pinned: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    """(P,) int32 vertex indices attached to the body (waistbands); may be empty."""
+    kind: str = ""
+    """Garment type: ``tshirt``, ``skirt``, ``dress``, ``trousers``, ``shorts`` or ``custom``."""
+    meta: dict = field(default_factory=dict)
+    """Template parameters, body shape, source file..."""
+
+    def __post_init__(self) -> None:
+        V, T = len(self.verts), len(self.faces)
+        Mesh(self.verts, self.faces)  # validates shapes and indices
+        for name in ("panel_uv", "atlas_uv"):
+            a = np.asarray(getattr(self, name))
+            if a.shape != (T, 3, 2):
+                raise DrapeError(f"garment {self.name}: {name}: expected ({T}, 3, 2), got {a.shape}")
+        p = np.asarray(self.pinned)
+        if p.ndim != 1 or (p.size and (p.min() < 0 or p.max() >= V)):
+            raise DrapeError(f"garment {self.name}: pinned: expected vertex indices in [0, {V})")
+
+    @property
+    def vert_count(self) -> int:
+        return int(len(self.verts))
+
+    @property
+    def mesh(self) -> Mesh:
+        return Mesh(self.verts, self.faces)
