@@ -1,0 +1,24 @@
+# drape: `make demo` sets up and runs the demo; `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DRAPE_CACHE_DIR ?= $(CURDIR)/.cache
+
+.PHONY: demo test setup clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/drape demo --out out/demo
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest -q -ra
+
+clean:
+	rm -rf $(VENV) out .pytest_cache
