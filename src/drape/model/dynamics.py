@@ -1,0 +1,241 @@
+"""The garment-dynamics model: features -> UV map -> CNN -> per-vertex offset change -> skinning.
+
+One step (DESIGN §1 steps 4-7) from the garment frames t-i .. t and the skeleton of frames
+t-i .. t+1:
+
+1. per-vertex features and the skeleton vector (:mod:`drape.model.features`), normalised;
+2. rasterized into the garment's UV atlas at ``image_size`` pixels, plus the mask channel;
+3. the FiLM U-Net (:mod:`drape.model.net`) predicts a 3-channel map of the normalised offset change;
+4. sampled at each vertex's UV(s), de-normalised: ``canonical(t+1) = canonical(t) + delta``;
+5. posed with the target skeleton by LBS with the offset space's frame weights.
+
+The model file is a single ``.npz`` (no pickle): a JSON header (format name
+``drape-garment-dynamics``, version, config, garment reference header) and the arrays of
+the garment reference, the normaliser and the network weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from drape.config import opt
+from drape.geometry.uv_raster import build_raster_map
+from drape.model.features import (
+    FeatureConfig,
+    GarmentReference,
+    Normalizer,
+    global_channel_count,
+    global_features,
+    pose,
+    vertex_channel_names,
+    vertex_features,
+)
+from drape.types import DrapeError, GarmentState, SkeletonState
+
+MODEL_FORMAT = "drape-garment-dynamics"
+MODEL_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Garment-dynamics model settings (saved in the model file)."""
+
+    window: int = opt(2, "i: garment frames t-i..t are read to predict t+1 (1 or 2)")
+    fps: float = opt(30.0, "frame rate the model works at (Hz)")
+    contact_threshold: float = opt(0.01, "metres: contact distance below which a vertex is flagged in contact")
+    image_size: int = opt(64, "UV feature-map size in pixels (square; divisible by 2^levels)")
+    dilation: int = opt(3, "pixels of dilation around UV panels")
+    widths: str = opt("24,48,96", "U-Net channels per level, comma separated")
+    skip_channels: int = opt(8, "channels of the full-resolution skip path")
+    head_channels: int = opt(16, "hidden channels of the full-resolution head")
+    film_hidden: int = opt(128, "hidden width of the FiLM MLP")
+
+    @property
+    def features(self) -> FeatureConfig:
+        return FeatureConfig(window=self.window, fps=self.fps, contact_threshold=self.contact_threshold)
+
+    @property
+    def net(self):
+        from drape.model.net import NetConfig
+
+        try:
+            widths = tuple(int(w) for w in str(self.widths).split(",") if w.strip())
+        except ValueError:
+            raise DrapeError(f"model config: widths: expected comma-separated integers, got {self.widths!r}") from None
+        return NetConfig(widths=widths, skip_channels=self.skip_channels, head_channels=self.head_channels, film_hidden=self.film_hidden)
+
+
+class GarmentDynamicsModel:
+    """A trained (or fresh) model for one garment reference.
+
+    ``GarmentDynamicsModel(config, reference, normalizer=None, *, seed=0)``; a fresh model has a
+    zero-initialised output layer, so it predicts the mean offset change (no change with an
+    identity normaliser): the garment is carried by the skeleton.
+    """
+
+    def __init__(self, config: ModelConfig, reference: GarmentReference, normalizer: Normalizer | None = None, *, seed: int = 0):
+        import torch
+
+        from drape.model.net import FiLMUNet
+        from drape.model.uv import UVMapper
+
+        self.config = config
+        self.reference = reference
+        self.feature_config = config.features
+        levels = len(config.net.widths)
+        if config.image_size % (2**levels):
+            raise DrapeError(f"model config: image_size {config.image_size} must be divisible by 2^{levels}")
+        self.raster_map = build_raster_map(
+            reference.atlas_uv, reference.faces, config.image_size, vert_count=reference.vert_count, dilation=config.dilation
+        )
+        self.mapper = UVMapper(self.raster_map)
+        self.vertex_channels = len(vertex_channel_names(config.window))
+        self.global_channels = global_channel_count(reference.bone_count)
+        if normalizer is None:
+            normalizer = Normalizer.identity(self.vertex_channels, self.global_channels)
+        self._check_normalizer(normalizer)
+        self.normalizer = normalizer
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.net = FiLMUNet(self.vertex_channels + 1, self.global_channels, config.net)
+        self._norm_t = None
+
+    def _check_normalizer(self, n: Normalizer) -> None:
+        want = (self.vertex_channels, self.global_channels, 3)
+        got = (len(n.vertex_mean), len(n.global_mean), len(n.target_mean))
+        if want != got:
+            raise DrapeError(f"model: normalizer has (vertex, global, target) channels {got}, expected {want}")
+
+    def set_normalizer(self, normalizer: Normalizer) -> None:
+        self._check_normalizer(normalizer)
+        self.normalizer = normalizer
+        self._norm_t = None
+
+    def _norm_tensors(self):
+        import torch
+
+        if self._norm_t is None:
+            self._norm_t = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in self.normalizer.to_arrays().items()}
+        return self._norm_t
+
+    # ------------------------------------------------------------------ torch path (training and inference)
+    def forward_normalized(self, vertex_feats, global_feats):
+        """Normalised offset change (B, V, 3) from raw features: vertex (B, V, C) and global (B, G) torch tensors."""
+        import torch
+
+        n = self._norm_tensors()
+        vn = (vertex_feats - n["vertex_mean"]) / n["vertex_std"]
+        gn = (global_feats - n["global_mean"]) / n["global_std"]
+        img = self.mapper.rasterize(vn)  # (B, C, H, W)
+        mask = self.mapper.mask.expand(img.shape[0], 1, *img.shape[-2:])
+        x = torch.cat([img, mask], 1)
+        if not torch.is_grad_enabled():
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = self.net(x, gn)
+        return self.mapper.sample(out)
+
+    def normalize_target(self, delta):
+        n = self._norm_tensors()
+        return (delta - n["target_mean"]) / n["target_std"]
+
+    def denormalize_target(self, delta_n):
+        n = self._norm_tensors()
+        return delta_n * n["target_std"] + n["target_mean"]
+
+    def predict_delta(self, vertex_feats, global_feats):
+        """Offset change (B, V, 3) metres, canonical frame (torch, differentiable)."""
+        return self.denormalize_target(self.forward_normalized(vertex_feats, global_feats))
+
+    # ------------------------------------------------------------------ inference
+    def step(self, history: tuple[GarmentState, ...], skeleton: SkeletonState) -> GarmentState:
+        """Predict the next garment state.
+
+        history: the last ``window + 1`` (or more; the last ``window + 1`` are used) garment states, oldest first.
+        skeleton: bone transforms of the history frames followed by the target frame,
+        ``bone_transforms`` (len(history) + 1, J, 4, 4). Returns a new GarmentState (world verts, m/s velocities).
+        """
+        import torch
+
+        n = self.config.window + 1
+        if len(history) < n:
+            raise DrapeError(f"model step: need {n} history states for window {self.config.window}, got {len(history)}")
+        T_all = np.asarray(skeleton.bone_transforms, dtype=np.float32)
+        if T_all.ndim != 4 or T_all.shape[0] != len(history) + 1 or T_all.shape[1] != self.reference.bone_count:
+            raise DrapeError(
+                f"model step: skeleton.bone_transforms: expected ({len(history) + 1}, {self.reference.bone_count}, 4, 4), got {T_all.shape}"
+            )
+        hist = np.stack([np.asarray(s.verts, dtype=np.float32) for s in history[-n:]])
+        if hist.shape[1:] != (self.reference.vert_count, 3):
+            raise DrapeError(f"model step: garment states: expected ({self.reference.vert_count}, 3) verts, got {hist.shape[1:]}")
+        T = T_all[-(n + 1):]
+        vf, c_t = vertex_features(self.reference, hist, T, self.feature_config)
+        gf = global_features(self.reference, T, self.feature_config)
+        with torch.inference_mode():
+            delta = self.predict_delta(torch.from_numpy(vf)[None], torch.from_numpy(gf)[None])[0].numpy()
+        canon = c_t + delta
+        verts = pose(self.reference, canon, T[-1]).astype(np.float32)
+        vel = ((verts - hist[-1]) * self.config.fps).astype(np.float32)
+        return GarmentState(verts=verts, velocities=vel)
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | Path) -> Path:
+        """Write the model to one ``.npz`` file (atomic replace). Returns the path."""
+        path = Path(path)
+        header = {
+            "format": MODEL_FORMAT,
+            "version": MODEL_VERSION,
+            "config": dataclasses.asdict(self.config),
+            "reference": self.reference.header(),
+            "vertex_channels": list(vertex_channel_names(self.config.window)),
+        }
+        arrays = {"header": np.array(json.dumps(header))}
+        arrays.update({f"ref/{k}": v for k, v in self.reference.to_arrays().items()})
+        arrays.update({f"norm/{k}": v for k, v in self.normalizer.to_arrays().items()})
+        arrays.update({f"net/{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "GarmentDynamicsModel":
+        import torch
+
+        path = Path(path)
+        try:
+            data = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise DrapeError(f"model file {path} not found") from None
+        except (ValueError, OSError) as exc:
+            raise DrapeError(f"model file {path}: not a drape model ({exc})") from None
+        with data:
+            if "header" not in data.files:
+                raise DrapeError(f"model file {path}: no header; expected a {MODEL_FORMAT} file")
+            header = json.loads(str(data["header"]))
+            if header.get("format") != MODEL_FORMAT:
+                raise DrapeError(f"model file {path}: format is {header.get('format')!r}, expected {MODEL_FORMAT!r}")
+            if header.get("version") != MODEL_VERSION:
+                raise DrapeError(f"model file {path}: version {header.get('version')}, this drape reads version {MODEL_VERSION}")
+            fields = {f.name for f in dataclasses.fields(ModelConfig)}
+            unknown = set(header["config"]) - fields
+            if unknown:
+                raise DrapeError(f"model file {path}: unknown config keys {sorted(unknown)}")
+            config = ModelConfig(**header["config"])
+            group = lambda p: {k[len(p):]: data[k] for k in data.files if k.startswith(p)}  # noqa: E731
+            reference = GarmentReference.from_arrays(header["reference"], group("ref/"))
+            normalizer = Normalizer.from_arrays(group("norm/"))
+            model = cls(config, reference, normalizer)
+            state = {k: torch.from_numpy(np.array(v)) for k, v in group("net/").items()}
+            try:
+                model.net.load_state_dict(state)
+            except RuntimeError as exc:
+                raise DrapeError(f"model file {path}: network weights do not match the config ({exc})") from None
+        return model

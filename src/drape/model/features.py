@@ -1,0 +1,622 @@
+"""Per-frame features of the garment-dynamics model (DESIGN §1 steps 1-4), numpy or torch.
+
+The model predicts frame ``t+1`` from the ``window + 1`` garment frames ``t-window .. t``
+(window i = 1 or 2) and the skeleton of frames ``t-window .. t+1``.
+
+Offset space (the body-aligned frame)
+-------------------------------------
+Garment vertices are *unposed by inverse linear blend skinning* with per-vertex
+**frame weights**: ``canonical = A_v^-1 (x - b_v)`` where ``[A_v | b_v] = sum_j w_vj T_j``.
+The geometric offset is ``canonical - reference`` (reference = the rest-pose drape), and the
+model's output is turned back into world positions by forward LBS with the same weights.
+The frame weights are chosen per garment (``offset_space``):
+
+* ``"lbs"``: the garment's transferred skin weights. Best for tight garments (t-shirt,
+  trousers, shorts): the offsets that remain are small wrinkles and sliding.
+* ``"torso"``: the skin weights with every leg bone's weight (hip joints, thighs, shins,
+  feet, toes) moved onto the root. For skirts and dresses: the upper part follows the
+  spine, the skirt part is carried rigidly by the pelvis and never blends the two thighs,
+  so LBS cannot tear the skirt between the legs (SNUG issue 10); the swing of the skirt
+  is left to the network, which sees the leg motion in the skeleton features.
+* ``"root"``: all weight on the root bone, i.e. the root's rigid local frame.
+* ``"auto"`` (default): ``"torso"`` for ``kind`` skirt/dress, ``"lbs"`` otherwise.
+
+"root" is the special case of inverse LBS with one-hot weights, so one code path serves all.
+
+Per-vertex channels (in order; see :func:`vertex_channel_names`)
+----------------------------------------------------------------
+====================  =====  ==============================================================
+offset (3)            m      canonical(t) - reference, canonical (rest) frame
+velocity (3)          m/s    (canonical(t) - canonical(t-1)) * fps
+acceleration (3)      m/s^2  (canonical(t) - 2 canonical(t-1) + canonical(t-2)) * fps^2; window 2 only
+drive (3)             m/s    (LBS_{t+1}(canonical(t)) - x(t)) * fps in the target root frame: how the
+                             target skeleton would carry the vertex if its offset stayed put
+contact distance (1)  m      signed distance of the driven point LBS_{t+1}(canonical(t)) to the tangent
+                             plane of its bound body point posed at t+1 (negative = inside)
+contact flag (1)      0/1    contact distance < ``contact_threshold``
+contact vector (3)    m      driven point - posed body point, target root frame
+reference (3)         m      rest drape position relative to the rest root head (static)
+body parts (6)        1      skin weights summed per body part: torso, head, left/right arm,
+                             left/right leg (static; a garment-independent compression of the
+                             binding, so the same network can read unseen garments)
+====================  =====  ==============================================================
+
+Contact is cheap at inference: each garment vertex is bound once, in the rest pose, to its
+nearest body surface point (face + barycentrics); per frame only the 3 corners of that face
+are skinned (body LBS weights), no nearest-point search.
+
+Global (skeleton) channels, target frame t+1
+--------------------------------------------
+====================  =====  ==============================================================
+joint rotations       1      6D (first two columns) of R_root^T R_j for every non-root bone
+up (3)                1      world +z in the target root frame (gravity direction)
+root velocity (3)     m/s    root-head velocity t -> t+1, target root frame
+previous root vel (3) m/s    t-1 -> t, target root frame
+root ang. vel. (3)    rad/s  log(R_root(t)^T R_root(t+1)) * fps (root frame)
+previous ang. vel (3) rad/s  t-1 -> t
+====================  =====  ==============================================================
+
+Target: ``delta = canonical(t+1) - canonical(t)`` (3, m) per vertex; the next offset is
+``offset(t) + delta``. Every channel is normalised by per-channel mean/std computed over a
+dataset (:class:`Normalizer`) and saved with the model.
+
+Training plan (for the trainer): the per-vertex features are written once for numpy and
+torch (same functions, array-type dispatch), so unrolled training can feed predicted frames
+back through :func:`vertex_features` with gradients: predict K steps (curriculum 1 -> 8), loss
+on every step's vertex positions and deltas; Gaussian noise (sigma ~ 1-3 mm, scaled per step)
+is added to the history vertices of teacher-forced samples so the model learns to correct its
+own drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from drape.types import DrapeError
+
+OFFSET_SPACES = ("auto", "lbs", "torso", "root")
+LOOSE_KINDS = ("skirt", "dress")
+BODY_PARTS = ("torso", "head", "left_arm", "right_arm", "left_leg", "right_leg")
+
+
+# --------------------------------------------------------------------------- array helpers (numpy or torch)
+
+
+def _is_torch(x) -> bool:
+    return type(x).__module__.startswith("torch")
+
+
+def _stack(xs, axis):
+    if _is_torch(xs[0]):
+        import torch
+
+        return torch.stack(xs, dim=axis)
+    return np.stack(xs, axis=axis)
+
+
+def _cat(xs, axis):
+    if _is_torch(xs[0]):
+        import torch
+
+        return torch.cat(xs, dim=axis)
+    return np.concatenate(xs, axis=axis)
+
+
+def _cross(a, b):
+    return _stack(
+        [
+            a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
+            a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+            a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0],
+        ],
+        -1,
+    )
+
+
+def _dot(a, b):
+    return (a * b).sum(-1)
+
+
+def _expand(x, shape):
+    if _is_torch(x):
+        return x.expand(*shape)
+    return np.broadcast_to(x, shape)
+
+
+def _blend(weights, transforms):
+    """weights (V, J) x transforms (..., J, 4, 4) -> A (..., V, 3, 3), b (..., V, 3)."""
+    J = transforms.shape[-3]
+    M = weights @ transforms[..., :3, :].reshape(*transforms.shape[:-3], J, 12)  # (..., V, 12)
+    M = M.reshape(*M.shape[:-1], 3, 4)
+    return M[..., :3], M[..., 3]
+
+
+def skin(weights, transforms, points):
+    """Forward LBS. weights (V, J), transforms (..., J, 4, 4), points (..., V, 3) rest frame -> (..., V, 3) world."""
+    A, b = _blend(weights, transforms)
+    return (A * points[..., None, :]).sum(-1) + b
+
+
+def unskin(weights, transforms, points):
+    """Inverse LBS. points (..., V, 3) world -> (..., V, 3) rest frame (exact inverse of :func:`skin`)."""
+    A, b = _blend(weights, transforms)
+    c0, c1, c2 = A[..., :, 0], A[..., :, 1], A[..., :, 2]
+    r0, r1, r2 = _cross(c1, c2), _cross(c2, c0), _cross(c0, c1)
+    det = _dot(c0, r0)
+    y = points - b
+    return _stack([_dot(r0, y), _dot(r1, y), _dot(r2, y)], -1) / det[..., None]
+
+
+def _rotate_into(R, vecs):
+    """Express world vectors (..., V, 3) in the frame with rotation R (..., 3, 3): R^T v."""
+    return vecs @ R
+
+
+# --------------------------------------------------------------------------- binding, weights
+
+
+def body_part_matrix(bone_names) -> np.ndarray:
+    """(J, 6) float32 one-hot map from bones to :data:`BODY_PARTS` (by cmu_mb naming; unknown -> torso)."""
+    out = np.zeros((len(bone_names), len(BODY_PARTS)), dtype=np.float32)
+    for j, name in enumerate(bone_names):
+        n = name.lower()
+        right = n.startswith(("right", "rhip", "rthumb"))
+        left = n.startswith(("left", "lhip", "lthumb"))
+        if any(k in n for k in ("leg", "foot", "toe", "hipjoint")):
+            part = "left_leg" if left else "right_leg" if right else "torso"
+        elif any(k in n for k in ("shoulder", "arm", "hand", "finger", "thumb")):
+            part = "left_arm" if left else "right_arm" if right else "torso"
+        elif "neck" in n or "head" in n:
+            part = "head"
+        else:
+            part = "torso"
+        out[j, BODY_PARTS.index(part)] = 1.0
+    return out
+
+
+def _is_leg_bone(name: str) -> bool:
+    n = name.lower()
+    return any(k in n for k in ("leg", "foot", "toe", "hipjoint"))
+
+
+def offset_space_weights(skin_weights: np.ndarray, bone_names, offset_space: str, *, kind: str = "") -> tuple[np.ndarray, str]:
+    """The frame weights (V, J) float32 of an offset space, and the resolved space name (see module docs)."""
+    if offset_space not in OFFSET_SPACES:
+        raise DrapeError(f"offset space: expected one of {', '.join(OFFSET_SPACES)}, got {offset_space!r}")
+    if offset_space == "auto":
+        offset_space = "torso" if kind in LOOSE_KINDS else "lbs"
+    W = np.asarray(skin_weights, dtype=np.float32)
+    if offset_space == "lbs":
+        return W.copy(), offset_space
+    out = np.zeros_like(W)
+    if offset_space == "root":
+        out[:, 0] = 1.0
+        return out, offset_space
+    legs = np.array([_is_leg_bone(n) for n in bone_names])
+    out[:, ~legs] = W[:, ~legs]
+    out[:, 0] += W[:, legs].sum(1)
+    return out, offset_space
+
+
+def closest_points_on_mesh(points: np.ndarray, verts: np.ndarray, faces: np.ndarray, *, candidates: int = 16):
+    """Nearest surface point of a triangle mesh for each query point.
+
+    points (P, 3), verts (Vb, 3), faces (Tb, 3). The exact point-triangle distance is evaluated
+    for the ``candidates`` faces with the nearest centroids (enough for a body mesh).
+    Returns face (P,) int64, bary (P, 3) float64, distance (P,) float64 metres.
+    """
+    from scipy.spatial import cKDTree
+
+    p = np.asarray(points, dtype=np.float64)
+    v = np.asarray(verts, dtype=np.float64)
+    f = np.asarray(faces, dtype=np.int64)
+    k = min(candidates, len(f))
+    _, cand = cKDTree(v[f].mean(1)).query(p, k=k)
+    cand = cand.reshape(len(p), k)
+    tri = v[f[cand]]  # (P, k, 3, 3)
+    bary, dist = _point_triangle(p[:, None, :], tri)
+    best = dist.argmin(1)
+    rows = np.arange(len(p))
+    return cand[rows, best], bary[rows, best], dist[rows, best]
+
+
+def _point_triangle(p, tri):
+    """Closest point barycentrics (..., 3) and distances (...) of points p (..., 3) to triangles (..., 3, 3)."""
+    a, b, c = tri[..., 0, :], tri[..., 1, :], tri[..., 2, :]
+    n = np.cross(b - a, c - a)
+    nn = (n * n).sum(-1)
+    safe = np.maximum(nn, 1e-30)
+    # Plane projection barycentrics.
+    l0 = (np.cross(c - b, p - b) * n).sum(-1) / safe
+    l1 = (np.cross(a - c, p - c) * n).sum(-1) / safe
+    l2 = 1.0 - l0 - l1
+    best = np.stack([l0, l1, l2], -1)
+    inside = (l0 >= 0) & (l1 >= 0) & (l2 >= 0) & (nn > 1e-30)
+    q = best[..., 0:1] * a + best[..., 1:2] * b + best[..., 2:3] * c
+    dist = np.where(inside, np.linalg.norm(p - q, axis=-1), np.inf)
+    best = np.where(inside[..., None], best, 0.0)
+    for i, j in ((0, 1), (1, 2), (2, 0)):
+        e0, e1 = tri[..., i, :], tri[..., j, :]
+        d = e1 - e0
+        s = np.clip(((p - e0) * d).sum(-1) / np.maximum((d * d).sum(-1), 1e-30), 0.0, 1.0)
+        q = e0 + s[..., None] * d
+        de = np.linalg.norm(p - q, axis=-1)
+        better = de < dist
+        bb = np.zeros(best.shape)
+        bb[..., i] = 1.0 - s
+        bb[..., j] = s
+        best = np.where(better[..., None], bb, best)
+        dist = np.where(better, de, dist)
+    return best, dist
+
+
+@dataclass(frozen=True, eq=False)
+class ContactBinding:
+    """Each garment vertex bound to a body surface point in the rest pose."""
+
+    face: np.ndarray
+    """(V,) int64 body face index."""
+    bary: np.ndarray
+    """(V, 3) float32 barycentrics of the bound point in that face."""
+    corner_rest: np.ndarray
+    """(V, 3, 3) float32 metres: rest-frame positions of the face's 3 corners."""
+    corner_weights: np.ndarray
+    """(V, 3, J) float32: body skin weights of the face's 3 corners."""
+
+
+def bind_to_body(garment_rest: np.ndarray, body_rest_verts: np.ndarray, body_faces: np.ndarray, body_skin_weights: np.ndarray, *, candidates: int = 16) -> ContactBinding:
+    """Bind garment vertices (V, 3) rest frame to their nearest body surface points (body in rest pose)."""
+    face, bary, _ = closest_points_on_mesh(garment_rest, body_rest_verts, body_faces, candidates=candidates)
+    corners = np.asarray(body_faces)[face]  # (V, 3)
+    return ContactBinding(
+        face=face.astype(np.int64),
+        bary=bary.astype(np.float32),
+        corner_rest=np.asarray(body_rest_verts, dtype=np.float32)[corners],
+        corner_weights=np.asarray(body_skin_weights, dtype=np.float32)[corners],
+    )
+
+
+def transfer_skin_weights(binding: ContactBinding) -> np.ndarray:
+    """(V, J) float32 garment skin weights: the body weights interpolated at each bound point.
+
+    A fallback for when the garment stage provides no transferred weights.
+    """
+    W = np.einsum("vk,vkj->vj", binding.bary, binding.corner_weights)
+    return (W / np.maximum(W.sum(1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- reference
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Feature settings saved with a model."""
+
+    window: int = 2
+    """i: the model reads garment frames t-i .. t (i + 1 frames) to predict t+1; 1 or 2."""
+    fps: float = 30.0
+    """Frame rate the model works at (Hz)."""
+    contact_threshold: float = 0.01
+    """Metres: a vertex whose contact distance is below this is flagged as in contact."""
+
+    def __post_init__(self):
+        if self.window not in (1, 2):
+            raise DrapeError(f"feature config: window must be 1 or 2, got {self.window}")
+        if not self.fps > 0:
+            raise DrapeError(f"feature config: fps must be positive, got {self.fps}")
+
+
+def vertex_channel_names(window: int) -> tuple[str, ...]:
+    names = ["offset_x", "offset_y", "offset_z", "vel_x", "vel_y", "vel_z"]
+    if window >= 2:
+        names += ["acc_x", "acc_y", "acc_z"]
+    names += ["drive_x", "drive_y", "drive_z", "contact_dist", "contact_flag", "contact_x", "contact_y", "contact_z"]
+    names += ["ref_x", "ref_y", "ref_z"] + [f"part_{p}" for p in BODY_PARTS]
+    return tuple(names)
+
+
+def global_channel_count(bone_count: int) -> int:
+    return 6 * (bone_count - 1) + 15
+
+
+@dataclass(frozen=True, eq=False)
+class GarmentReference:
+    """Everything garment-specific the model needs (numpy arrays; saved inside the model file)."""
+
+    name: str
+    kind: str
+    bone_names: tuple[str, ...]
+    faces: np.ndarray
+    """(T, 3) int32."""
+    atlas_uv: np.ndarray
+    """(T, 3, 2) float32 in [0, 1]."""
+    verts: np.ndarray
+    """(V, 3) float32 metres, rest frame: the reference drape (garment draped on the rest-pose body)."""
+    skin_weights: np.ndarray
+    """(V, J) float32: the binding (transferred body weights)."""
+    frame_weights: np.ndarray
+    """(V, J) float32: weights of the offset space (inverse and forward LBS)."""
+    offset_space: str
+    """Resolved offset space: lbs, torso or root."""
+    contact: ContactBinding
+    rest_root: np.ndarray
+    """(3,) float32 metres: the root bone head in the rest frame."""
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def vert_count(self) -> int:
+        return int(len(self.verts))
+
+    @property
+    def bone_count(self) -> int:
+        return len(self.bone_names)
+
+    @cached_property
+    def static_channels(self) -> np.ndarray:
+        """(V, 9) float32: reference position relative to the rest root (m) and body-part weights."""
+        parts = self.skin_weights @ body_part_matrix(self.bone_names)
+        return np.concatenate([self.verts - self.rest_root, parts], axis=1).astype(np.float32)
+
+    def arrays(self, *, torch: bool = False) -> dict:
+        """Feature arrays as numpy or (cached) torch float32 tensors."""
+        key = "_torch_arrays" if torch else "_np_arrays"
+        cached = self.__dict__.get(key)
+        if cached is None:
+            c = self.contact
+            cached = {
+                "verts": self.verts.astype(np.float32),
+                "frame_weights": self.frame_weights.astype(np.float32),
+                "corner_rest": c.corner_rest.astype(np.float32),
+                "corner_weights": c.corner_weights.reshape(len(self.verts) * 3, -1).astype(np.float32),
+                "contact_bary": c.bary.astype(np.float32),
+                "static": self.static_channels,
+            }
+            if torch:
+                import torch as _t
+
+                cached = {k: _t.from_numpy(np.ascontiguousarray(v)) for k, v in cached.items()}
+            self.__dict__[key] = cached
+        return cached
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        c = self.contact
+        return {
+            "faces": self.faces, "atlas_uv": self.atlas_uv, "verts": self.verts, "skin_weights": self.skin_weights,
+            "frame_weights": self.frame_weights, "rest_root": self.rest_root, "contact_face": c.face,
+            "contact_bary": c.bary, "contact_corner_rest": c.corner_rest, "contact_corner_weights": c.corner_weights,
+        }
+
+    def header(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "bone_names": list(self.bone_names), "offset_space": self.offset_space, "meta": self.meta}
+
+    @classmethod
+    def from_arrays(cls, header: dict, a: dict[str, np.ndarray]) -> "GarmentReference":
+        return cls(
+            name=header["name"], kind=header["kind"], bone_names=tuple(header["bone_names"]),
+            faces=np.asarray(a["faces"]), atlas_uv=np.asarray(a["atlas_uv"]), verts=np.asarray(a["verts"]),
+            skin_weights=np.asarray(a["skin_weights"]), frame_weights=np.asarray(a["frame_weights"]),
+            offset_space=header["offset_space"],
+            contact=ContactBinding(np.asarray(a["contact_face"]), np.asarray(a["contact_bary"]),
+                                   np.asarray(a["contact_corner_rest"]), np.asarray(a["contact_corner_weights"])),
+            rest_root=np.asarray(a["rest_root"]), meta=dict(header.get("meta", {})),
+        )
+
+
+def build_reference(
+    *,
+    name: str,
+    faces: np.ndarray,
+    atlas_uv: np.ndarray,
+    rest_drape: np.ndarray,
+    bone_names,
+    body_rest_verts: np.ndarray,
+    body_faces: np.ndarray,
+    body_skin_weights: np.ndarray,
+    rest_root: np.ndarray,
+    skin_weights: np.ndarray | None = None,
+    kind: str = "",
+    offset_space: str = "auto",
+    meta: dict | None = None,
+) -> GarmentReference:
+    """Build a :class:`GarmentReference`.
+
+    rest_drape (V, 3) metres, rest frame; body_* the body in its rest pose (the proxy body is enough);
+    skin_weights (V, J): the garment's transferred weights, or None to take the bound body point's weights.
+    With a :class:`drape.types.Garment` ``g`` and a :class:`drape.body.Body` ``b``:
+    ``build_reference(name=g.name, kind=g.kind, faces=g.faces, atlas_uv=g.atlas_uv, rest_drape=drape,
+    bone_names=b.bone_names, body_rest_verts=b.rest_verts, body_faces=b.faces,
+    body_skin_weights=b.skin_weights, rest_root=b.rest_root)``.
+    """
+    V = len(rest_drape)
+    J = len(bone_names)
+    if np.asarray(body_skin_weights).shape[1] != J:
+        raise DrapeError(f"garment reference {name}: body_skin_weights has {np.asarray(body_skin_weights).shape[1]} bones, rig has {J}")
+    binding = bind_to_body(rest_drape, body_rest_verts, body_faces, body_skin_weights)
+    W = transfer_skin_weights(binding) if skin_weights is None else np.asarray(skin_weights, dtype=np.float32)
+    if W.shape != (V, J):
+        raise DrapeError(f"garment reference {name}: skin_weights: expected ({V}, {J}), got {W.shape}")
+    frame_w, space = offset_space_weights(W, bone_names, offset_space, kind=kind)
+    return GarmentReference(
+        name=name, kind=kind, bone_names=tuple(bone_names), faces=np.asarray(faces, dtype=np.int32),
+        atlas_uv=np.asarray(atlas_uv, dtype=np.float32), verts=np.asarray(rest_drape, dtype=np.float32),
+        skin_weights=W, frame_weights=frame_w, offset_space=space, contact=binding,
+        rest_root=np.asarray(rest_root, dtype=np.float32), meta=dict(meta or {}),
+    )
+
+
+# --------------------------------------------------------------------------- features
+
+
+def canonical(ref: GarmentReference, verts, transforms, *, torch: bool = False):
+    """Unposed garment (..., V, 3) rest frame from world verts (..., V, 3) and transforms (..., J, 4, 4)."""
+    return unskin(ref.arrays(torch=torch)["frame_weights"], transforms, verts)
+
+
+def pose(ref: GarmentReference, canon, transforms, *, torch: bool = False):
+    """World garment (..., V, 3) from rest-frame verts (..., V, 3) and transforms (..., J, 4, 4)."""
+    return skin(ref.arrays(torch=torch)["frame_weights"], transforms, canon)
+
+
+def vertex_features(ref: GarmentReference, history, transforms, cfg: FeatureConfig):
+    """Per-vertex features (..., V, C) for the target frame after the history.
+
+    history: (..., window + 1, V, 3) world garment vertices, oldest first (numpy or torch).
+    transforms: (..., window + 2, J, 4, 4) bone transforms of those frames then the target frame.
+    Returns (features (..., V, C), canonical of the last history frame (..., V, 3)).
+    """
+    is_t = _is_torch(history)
+    a = ref.arrays(torch=is_t)
+    n = cfg.window + 1
+    if history.shape[-3] != n or transforms.shape[-4] != n + 1:
+        raise DrapeError(
+            f"vertex features: expected history (..., {n}, V, 3) and transforms (..., {n + 1}, J, 4, 4), "
+            f"got {tuple(history.shape)} and {tuple(transforms.shape)}"
+        )
+    if is_t:
+        a = {k: v.to(dtype=history.dtype, device=history.device) for k, v in a.items()}
+        transforms = transforms.to(history.dtype)
+    else:
+        transforms = transforms.astype(history.dtype, copy=False)
+    W = a["frame_weights"]
+    canon = unskin(W, transforms[..., :n, :, :, :], history)  # (..., n, V, 3)
+    fps = cfg.fps
+    c_t = canon[..., -1, :, :]
+    chans = [c_t - a["verts"], (c_t - canon[..., -2, :, :]) * fps]
+    if cfg.window >= 2:
+        chans.append((c_t - 2 * canon[..., -2, :, :] + canon[..., -3, :, :]) * (fps * fps))
+    T1 = transforms[..., -1, :, :, :]
+    R1 = T1[..., 0, :3, :3]
+    driven = skin(W, T1, c_t)
+    chans.append(_rotate_into(R1, (driven - history[..., -1, :, :]) * fps))
+    # Contact: skin the 3 corners of each bound body face with the target skeleton.
+    V = c_t.shape[-2]
+    A, b = _blend(a["corner_weights"], T1)  # (..., V*3, 3, 3), (..., V*3, 3)
+    rest = a["corner_rest"].reshape(V * 3, 3)
+    corners = ((A * rest[..., None, :]).sum(-1) + b).reshape(*b.shape[:-2], V, 3, 3)
+    normal = _cross(corners[..., 1, :] - corners[..., 0, :], corners[..., 2, :] - corners[..., 0, :])
+    nlen = (normal * normal).sum(-1, keepdims=True) ** 0.5
+    normal = normal / (nlen + 1e-12)
+    point = (a["contact_bary"][..., None] * corners).sum(-2)
+    vec = driven - point
+    dist = _dot(vec, normal)[..., None]
+    flag = dist < cfg.contact_threshold
+    flag = flag.to(dist.dtype) if is_t else flag.astype(dist.dtype)
+    chans += [dist, flag, _rotate_into(R1, vec)]
+    static = a["static"]
+    chans.append(_expand(static, tuple(c_t.shape[:-1]) + (static.shape[-1],)))
+    return _cat(chans, -1), c_t
+
+
+def _rot_log(R: np.ndarray) -> np.ndarray:
+    """Axis-angle vectors (..., 3) of rotations (..., 3, 3) (angles below pi)."""
+    cos = np.clip((np.trace(R, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0)
+    ang = np.arccos(cos)
+    v = 0.5 * np.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
+    s = np.sin(ang)
+    scale = np.where(s > 1e-8, ang / np.maximum(s, 1e-8), 1.0)
+    return v * scale[..., None]
+
+
+def global_features(ref: GarmentReference, transforms: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Skeleton features (..., G) float32 of the target frame from transforms (..., F >= 3, J, 4, 4) (target last)."""
+    T = np.asarray(transforms, dtype=np.float64)
+    if T.shape[-4] < 3:
+        raise DrapeError(f"global features: need at least 3 frames of transforms, got {T.shape}")
+    R = T[..., -3:, 0, :3, :3]  # root rotations t-1, t, t+1
+    root = np.einsum("...fab,b->...fa", R, ref.rest_root.astype(np.float64)) + T[..., -3:, 0, :3, 3]
+    R1 = R[..., 2, :, :]
+    Rj = T[..., -1, 1:, :3, :3]
+    rel = np.einsum("...ba,...jbc->...jac", R1, Rj)  # R1^T R_j
+    six = rel[..., :, :, :2].swapaxes(-1, -2).reshape(*rel.shape[:-3], -1)
+    up = R1[..., 2, :]  # R1^T e_z
+    fps = cfg.fps
+    v1 = np.einsum("...ba,...b->...a", R1, root[..., 2, :] - root[..., 1, :]) * fps
+    v0 = np.einsum("...ba,...b->...a", R1, root[..., 1, :] - root[..., 0, :]) * fps
+    w1 = _rot_log(np.einsum("...ba,...bc->...ac", R[..., 1, :, :], R1)) * fps
+    w0 = _rot_log(np.einsum("...ba,...bc->...ac", R[..., 0, :, :], R[..., 1, :, :])) * fps
+    return np.concatenate([six, up, v1, v0, w1, w0], -1).astype(np.float32)
+
+
+def sequence_samples(ref: GarmentReference, garment_verts: np.ndarray, transforms: np.ndarray, cfg: FeatureConfig, *, frames=None) -> dict[str, np.ndarray]:
+    """Teacher-forced samples of one sequence.
+
+    garment_verts (F, V, 3) world; transforms (F, J, 4, 4). frames: target frame indices
+    (default all from window + 1 to F - 1). Returns vertex (N, V, C), global (N, G),
+    target (N, V, 3) = canonical(t+1) - canonical(t) in metres, and frames (N,).
+    """
+    n = cfg.window + 1
+    F = len(garment_verts)
+    idx = np.arange(n, F) if frames is None else np.asarray(frames)
+    if len(idx) and (idx.min() < n or idx.max() >= F):
+        raise DrapeError(f"sequence samples: target frames must lie in [{n}, {F}), got [{idx.min()}, {idx.max()}]")
+    X = np.asarray(garment_verts, dtype=np.float32)
+    T = np.asarray(transforms, dtype=np.float32)
+    hist = np.stack([X[idx - n + k] for k in range(n)], 1)  # (N, n, V, 3)
+    win = np.stack([T[idx - n + k] for k in range(n + 1)], 1)  # (N, n+1, J, 4, 4)
+    vf, c_t = vertex_features(ref, hist, win, cfg)
+    c_next = canonical(ref, X[idx], T[idx])
+    return {"vertex": vf, "global": global_features(ref, win, cfg), "target": c_next - c_t, "frames": idx}
+
+
+# --------------------------------------------------------------------------- normalisation
+
+
+@dataclass(frozen=True, eq=False)
+class Normalizer:
+    """Per-channel mean and std of the vertex features, global features and targets."""
+
+    vertex_mean: np.ndarray
+    vertex_std: np.ndarray
+    global_mean: np.ndarray
+    global_std: np.ndarray
+    target_mean: np.ndarray
+    target_std: np.ndarray
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {k: getattr(self, k) for k in ("vertex_mean", "vertex_std", "global_mean", "global_std", "target_mean", "target_std")}
+
+    @classmethod
+    def from_arrays(cls, a: dict) -> "Normalizer":
+        return cls(**{k: np.asarray(a[k], dtype=np.float32) for k in ("vertex_mean", "vertex_std", "global_mean", "global_std", "target_mean", "target_std")})
+
+    @classmethod
+    def identity(cls, vertex_channels: int, global_channels: int, target_channels: int = 3) -> "Normalizer":
+        z = lambda n: np.zeros(n, dtype=np.float32)  # noqa: E731
+        o = lambda n: np.ones(n, dtype=np.float32)  # noqa: E731
+        return cls(z(vertex_channels), o(vertex_channels), z(global_channels), o(global_channels), z(target_channels), o(target_channels))
+
+
+class NormalizerFit:
+    """Accumulates channel sums over a dataset: ``add(vertex, global, target)`` per batch, then ``result()``."""
+
+    def __init__(self, min_std: float = 1e-6):
+        self.min_std = min_std
+        self._s: dict[str, list] = {}
+
+    def _acc(self, key, x):
+        x = np.asarray(x, dtype=np.float64).reshape(-1, np.shape(x)[-1])
+        s = self._s.setdefault(key, [0, 0.0, 0.0])
+        s[0] += len(x)
+        s[1] = s[1] + x.sum(0)
+        s[2] = s[2] + (x * x).sum(0)
+
+    def add(self, vertex: np.ndarray, global_: np.ndarray, target: np.ndarray) -> None:
+        self._acc("vertex", vertex)
+        self._acc("global", global_)
+        self._acc("target", target)
+
+    def result(self) -> Normalizer:
+        out = {}
+        for key in ("vertex", "global", "target"):
+            if key not in self._s:
+                raise DrapeError("normalizer: no data was added")
+            n, s, ss = self._s[key]
+            mean = s / n
+            std = np.sqrt(np.maximum(ss / n - mean * mean, 0.0))
+            std = np.where(std < self.min_std, 1.0, std)
+            out[f"{key}_mean"] = mean.astype(np.float32)
+            out[f"{key}_std"] = std.astype(np.float32)
+        return Normalizer(**out)

@@ -1,0 +1,52 @@
+"""Differentiable torch versions of :func:`drape.geometry.uv_raster.rasterize` and ``sample``.
+
+Both are gathers with fixed indices and weights taken from a
+:class:`~drape.geometry.uv_raster.RasterMap`, so gradients flow to the vertex features
+(rasterize) and to the image (sample). They accept any leading batch dimensions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from drape.geometry.uv_raster import RasterMap
+from drape.types import DrapeError
+
+
+class UVMapper(torch.nn.Module):
+    """Holds a raster map's index and weight tensors as buffers (they follow ``.to(device)``)."""
+
+    def __init__(self, raster_map: RasterMap):
+        super().__init__()
+        m = raster_map
+        self.height, self.width, self.vert_count = m.height, m.width, m.vert_count
+        filled = m.filled
+        bary = np.where(filled[..., None], m.bary, 0.0).astype(np.float32)
+        self.register_buffer("tri_verts", torch.from_numpy(m.tri_verts.reshape(-1).astype(np.int64)), persistent=False)
+        self.register_buffer("bary", torch.from_numpy(bary.reshape(-1, 3)), persistent=False)
+        self.register_buffer("mask", torch.from_numpy(m.mask.astype(np.float32)), persistent=False)
+        self.register_buffer("sample_vertex", torch.from_numpy(m.sample_vertex.astype(np.int64)), persistent=False)
+        self.register_buffer("sample_pixel", torch.from_numpy(m.sample_pixel.astype(np.int64)), persistent=False)
+        self.register_buffer("sample_weight", torch.from_numpy(m.sample_weight.astype(np.float32)), persistent=False)
+
+    def rasterize(self, vertex_features: torch.Tensor) -> torch.Tensor:
+        """(..., V, C) -> (..., C, H, W); empty pixels are 0."""
+        x = vertex_features
+        if x.ndim < 2 or x.shape[-2] != self.vert_count:
+            raise DrapeError(f"UVMapper.rasterize: expected (..., {self.vert_count}, C), got {tuple(x.shape)}")
+        vals = x.index_select(-2, self.tri_verts)  # (..., H*W*3, C)
+        vals = vals.reshape(*x.shape[:-2], self.height * self.width, 3, x.shape[-1])
+        img = (vals * self.bary.to(x.dtype)[..., None]).sum(-2)  # (..., H*W, C)
+        img = img.transpose(-1, -2).reshape(*x.shape[:-2], x.shape[-1], self.height, self.width)
+        return img
+
+    def sample(self, image: torch.Tensor) -> torch.Tensor:
+        """(..., C, H, W) -> (..., V, C), bilinear at each vertex UV, averaged over a vertex's UVs."""
+        if image.ndim < 3 or tuple(image.shape[-2:]) != (self.height, self.width):
+            raise DrapeError(f"UVMapper.sample: expected (..., C, {self.height}, {self.width}), got {tuple(image.shape)}")
+        flat = image.reshape(*image.shape[:-2], self.height * self.width)
+        taps = flat.index_select(-1, self.sample_pixel) * self.sample_weight.to(image.dtype)  # (..., C, N)
+        out = torch.zeros(*image.shape[:-2], self.vert_count, dtype=image.dtype, device=image.device)
+        out = out.index_add(-1, self.sample_vertex, taps)
+        return out.transpose(-1, -2)
