@@ -56,3 +56,13 @@ def test_render_frames_sheet():
         render_frames(body, QUAD_F, garment, QUAD_F, frame_indices=[7])
     with pytest.raises(ValueError, match="view"):
         render_frames(body, QUAD_F, None, None, views=("sideways",))
+
+
+def test_render_preview_writes_png(tmp_path):
+    from PIL import Image
+
+    from drape.geometry.render import render_preview
+
+    body = np.stack([QUAD_V, QUAD_V + [0, 0, 0.1]])
+    out = render_preview(tmp_path / "p.png", body, QUAD_F, body * 0.5, QUAD_F, titles=["a", "b"], size=32)
+    assert Image.open(out).size == (64, 64)

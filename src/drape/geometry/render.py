@@ -21,7 +21,16 @@ import numpy as np
 
 from drape.types import DrapeError
 
-__all__ = ["Camera", "view_camera", "rasterize", "render_meshes", "render_frames", "BODY_COLOR", "GARMENT_COLOR"]
+__all__ = [
+    "Camera",
+    "view_camera",
+    "rasterize",
+    "render_meshes",
+    "render_frames",
+    "render_preview",
+    "BODY_COLOR",
+    "GARMENT_COLOR",
+]
 
 BODY_COLOR = (200, 200, 200)
 GARMENT_COLOR = (60, 120, 220)
@@ -324,3 +333,38 @@ def render_frames(
                 text = f"{view} f{i % F}" + (f" {(i % F) / fps:.2f}s" if fps else "")
                 draw.text((c * size + 4, r * size + 3), text, fill=(0, 0, 0))
     return sheet
+
+
+def render_preview(
+    path,
+    body_verts: np.ndarray,
+    body_faces: np.ndarray,
+    garment_verts: np.ndarray,
+    garment_faces: np.ndarray,
+    *,
+    titles=None,
+    views=("front", "side"),
+    size: int = 256,
+):
+    """Write a contact sheet PNG of K frames (arrays (K, V, 3)) to ``path``; returns the path.
+
+    ``titles`` (K strings) replace the default frame labels.
+    """
+    from pathlib import Path
+
+    from PIL import ImageDraw
+
+    K = len(garment_verts if garment_verts is not None else body_verts)
+    sheet = render_frames(
+        body_verts, body_faces, garment_verts, garment_faces,
+        frame_indices=range(K), views=views, size=size, labels=titles is None,
+    )
+    if titles is not None:
+        draw = ImageDraw.Draw(sheet)
+        for r, view in enumerate(views):
+            for c, title in enumerate(list(titles)[:K]):
+                draw.text((c * size + 4, r * size + 3), f"{view} {title}", fill=(0, 0, 0))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return path
