@@ -72,3 +72,16 @@ def test_errors(seq, tmp_path):
     stage.GetRootLayer().Save()
     with pytest.raises(DrapeError, match="expected format 'drape.usd'"):
         read_usd_sequence(tmp_path / "other.usda")
+
+
+def test_usd_validators_report_nothing(seq, tmp_path):
+    from pxr import Usd
+
+    UsdValidation = pytest.importorskip("pxr.UsdValidation")
+    from drape.export.usd import export_usd
+
+    path = export_usd(tmp_path / "v.usdc", seq, garment_uv=seq.meta["garment_uv"])
+    reg = UsdValidation.ValidationRegistry()
+    validators = [reg.GetOrLoadValidatorByName(str(m.name)) for m in reg.GetAllValidatorMetadata()]
+    errors = UsdValidation.ValidationContext(validators).Validate(Usd.Stage.Open(str(path)))
+    assert [e.GetMessage() for e in errors] == []
