@@ -117,7 +117,16 @@ def _cross(a, b):
 
 
 def _dot(a, b):
-    return (a * b).sum(-1)
+    if _is_torch(a):
+        return (a * b).sum(-1)
+    return np.einsum("...i,...i->...", a, b)
+
+
+def _matvec(A, p):
+    """(..., 3, 3) x (..., 3) -> (..., 3)."""
+    if _is_torch(A):
+        return (A * p[..., None, :]).sum(-1)
+    return np.einsum("...ij,...j->...i", A, p)
 
 
 def _expand(x, shape):
@@ -137,7 +146,7 @@ def _blend(weights, transforms):
 def skin(weights, transforms, points):
     """Forward LBS. weights (V, J), transforms (..., J, 4, 4), points (..., V, 3) rest frame -> (..., V, 3) world."""
     A, b = _blend(weights, transforms)
-    return (A * points[..., None, :]).sum(-1) + b
+    return _matvec(A, points) + b
 
 
 def unskin(weights, transforms, points):
@@ -495,11 +504,11 @@ def vertex_features(ref: GarmentReference, history, transforms, cfg: FeatureConf
     V = c_t.shape[-2]
     A, b = _blend(a["corner_weights"], T1)  # (..., V*3, 3, 3), (..., V*3, 3)
     rest = a["corner_rest"].reshape(V * 3, 3)
-    corners = ((A * rest[..., None, :]).sum(-1) + b).reshape(*b.shape[:-2], V, 3, 3)
+    corners = (_matvec(A, rest) + b).reshape(*b.shape[:-2], V, 3, 3)
     normal = _cross(corners[..., 1, :] - corners[..., 0, :], corners[..., 2, :] - corners[..., 0, :])
-    nlen = (normal * normal).sum(-1, keepdims=True) ** 0.5
+    nlen = _dot(normal, normal)[..., None] ** 0.5
     normal = normal / (nlen + 1e-12)
-    point = (a["contact_bary"][..., None] * corners).sum(-2)
+    point = _matvec(corners.swapaxes(-1, -2), a["contact_bary"])  # sum_k bary_k corner_k
     vec = driven - point
     dist = _dot(vec, normal)[..., None]
     flag = dist < cfg.contact_threshold

@@ -1,0 +1,45 @@
+"""The autoregressive loop (DESIGN §1 step 8): slide the window over a skeleton sequence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence as Seq
+
+import numpy as np
+
+from drape.types import DrapeError, GarmentState, SkeletonState
+
+
+def rollout(model, init_states: Seq[GarmentState], skeleton: SkeletonState, *, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Garment vertices for every frame of ``skeleton``: (F, V, 3) float32 metres, world frame.
+
+    model: a :class:`drape.model.dynamics.GarmentDynamicsModel` (anything with ``config.window`` and
+    ``step(history, skeleton)``). init_states: the first ``window + 1`` garment states (frames 0..i,
+    usually from the physics engine); they are copied to the output unchanged. skeleton: bone
+    transforms of all F frames (``bone_transforms`` (F, J, 4, 4); the other fields are not read).
+    progress: optional callback ``progress(frame, frame_count)`` after each predicted frame.
+    Deterministic: the same inputs give bit-identical outputs.
+    """
+    n = int(model.config.window) + 1
+    T = np.asarray(skeleton.bone_transforms)
+    F = T.shape[0]
+    if len(init_states) != n:
+        raise DrapeError(f"rollout: expected {n} initial garment states for window {n - 1}, got {len(init_states)}")
+    if F < n:
+        raise DrapeError(f"rollout: skeleton has {F} frames, fewer than the {n} initial states")
+    V = np.asarray(init_states[0].verts).shape[0]
+    out = np.empty((F, V, 3), dtype=np.float32)
+    history = list(init_states)
+    for f, s in enumerate(init_states):
+        out[f] = s.verts
+    for f in range(n, F):
+        win = SkeletonState(
+            joint_positions=skeleton.joint_positions[f - n : f + 1],
+            joint_rotations=skeleton.joint_rotations[f - n : f + 1],
+            bone_transforms=T[f - n : f + 1],
+        )
+        state = model.step(tuple(history), win)
+        out[f] = state.verts
+        history = history[1:] + [state]
+        if progress is not None:
+            progress(f, F)
+    return out
