@@ -17,7 +17,13 @@ setup: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/drape demo --out out/demo
 
-test: $(VENV)/.installed
+GLTF_VALIDATOR := .cache/gltf-validator/node_modules/gltf-validator
+
+# The Khronos glTF validator (npm) checks exported GLBs; its test skips when npm is absent.
+$(GLTF_VALIDATOR):
+	-command -v npm >/dev/null && npm install --silent --prefix .cache/gltf-validator gltf-validator@2.0.0-dev.3.10
+
+test: $(VENV)/.installed $(GLTF_VALIDATOR)
 	$(BIN)/python -m pytest -q -ra
 
 clean:
