@@ -148,11 +148,11 @@ def test_closest_points_match_brute_force():
     p = rng.uniform(-0.3, 0.5, size=(50, 3))
     _, _, dist = closest_points_on_mesh(p, v, f, candidates=len(f))
     # Brute force: dense samples of every triangle (upper bound converging to the true distance).
-    s = rng.dirichlet([1, 1, 1], size=4000)
+    s = rng.dirichlet([1, 1, 1], size=2000)
     dense = np.einsum("sk,tkd->tsd", s, v[f]).reshape(-1, 3)
     brute = np.sqrt(((p[:, None] - dense[None]) ** 2).sum(-1)).min(1)
     assert (dist <= brute + 1e-9).all()
-    np.testing.assert_allclose(dist, brute, atol=0.01)
+    np.testing.assert_allclose(dist, brute, atol=0.015)
 
 
 def test_body_parts_and_offset_spaces():
