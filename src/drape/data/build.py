@@ -645,7 +645,7 @@ def build_dataset(
             if preload is None:
                 preload = task_fn is run_task
             _run_pool(pending, workers=workers, task_fn=task_fn, finished=finished, postfix=postfix, say=say,
-                      initializer=_worker_init if preload else None)
+                      initializer=_worker_init if preload else None, on_done=lambda: bar and bar.close())
     finally:
         if bar is not None:
             bar.close()
@@ -653,7 +653,7 @@ def build_dataset(
     return summary
 
 
-def _run_pool(pending, *, workers, task_fn, finished, postfix, say, initializer) -> None:
+def _run_pool(pending, *, workers, task_fn, finished, postfix, say, initializer, on_done) -> None:
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -694,6 +694,7 @@ def _run_pool(pending, *, workers, task_fn, finished, postfix, say, initializer)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
+    on_done()  # all results are recorded; worker processes may take a few seconds to exit
     pool.shutdown(wait=True)
 
 

@@ -18,7 +18,6 @@ larger than the mesh's typical face are tested against every point.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
