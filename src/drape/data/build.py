@@ -293,7 +293,11 @@ def _load_motion(spec: str, fps: float, frames: int | None):
         from drape.motion import load_motion
     except ImportError:
         from drape.motion.library import load_motion
-    return load_motion(spec, fps=fps)
+    motion = load_motion(spec, fps=fps)
+    if frames and frames > motion.frame_count and motion.loop:
+        # A looping clip shorter than the frames asked for is played several times.
+        motion = load_motion(spec, fps=fps, loops=int(np.ceil(frames / motion.frame_count)))
+    return motion
 
 
 def _atomic_json(path: Path, obj) -> None:
