@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from drape.types import BodyShape, DrapeError, Garment
+from drape.types import BodyShape, Garment
 
 from . import pattern as pat
+from .errors import GarmentError
 from .bodyfit import PART_ARM, PART_LEG, PART_TRUNK, BodyProximity, front_raster, measure_body, vertex_parts
 
 # open-edge tags
@@ -32,10 +33,6 @@ TAG_NAMES = {HEM: "hem", WAIST: "waist", CUFF_L: "left cuff", CUFF_R: "right cuf
 
 CLEARANCE = 0.012
 """Metres between the skin and the placed cloth (before ease)."""
-
-
-class GarmentError(DrapeError):
-    """A garment could not be built, read or validated."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +149,7 @@ class _Spec:
     region_area: float = 0.0
     flare: float = 0.0
     flare_top: float | None = None  # height (metres) where the flare starts
+    center_split: bool = False  # cut front and back at x = 0 into left and right panels (trousers)
 
     def spacing_for(self, vert_count: int) -> float:
         # two layers, wrapped: 3D area ~ 2 * 1.35 * planar area; hexagonal density 2 / (sqrt(3) s^2)
@@ -336,7 +334,7 @@ def _spec_trousers(ctx, p, length, *, kind="trousers"):
     shape = np.minimum(w[:, None] - np.abs(X), np.where(g[:, None] > 0, np.abs(X) - g[:, None], 1.0))
     groups = [([shape, Z - z_hem, z_top - Z], [SEAM, HEM, WAIST])]
     planes = {HEM: (np.array([0.0, 0.0, 1.0]), z_hem), WAIST: (np.array([0.0, 0.0, 1.0]), z_top)}
-    return _Spec(groups, planes, (WAIST,), cl, length, kind, xs, zs)
+    return _Spec(groups, planes, (WAIST,), cl, length, kind, xs, zs, center_split=True)
 
 
 def _spec_shorts(ctx, p, length):
@@ -412,7 +410,12 @@ def _build(ctx, spec: _Spec, spacing: float) -> _Built:
     r = ctx["raster"]
     outline = _outline(spec)
     outline = pat.resample_outline(outline, spacing)
-    mesh = pat.triangulate_outline(outline, spacing)
+    inner = []
+    if spec.center_split:
+        outline, cross = _insert_axis_crossings(outline)
+        if len(cross) >= 2:
+            inner = [np.array([[0.0, cross.max()], [0.0, cross.min()]])]
+    mesh = pat.triangulate_outline(outline, spacing, inner_lines=inner)
     two = pat.weld_two_layers(mesh)
     P2 = mesh.points[two.src]  # (V, 2) planar position of each 3D vertex
     cl = spec.clearance
@@ -459,15 +462,42 @@ def _build(ctx, spec: _Spec, spacing: float) -> _Built:
     prox = ctx["proximity"]
     verts = _relax(verts, faces, two.open_tag, spec.planes, prox, cl)
     # panels: front / back
-    panel = np.concatenate([np.zeros(len(mesh.tris), np.int64), np.ones(len(mesh.tris), np.int64)])
+    side = np.zeros(len(mesh.tris), np.int64)
+    if spec.center_split:
+        side = (mesh.points[mesh.tris].mean(1)[:, 0] > 0).astype(np.int64)
+    panel = np.concatenate([2 * side, 2 * side + 1])
     init = np.concatenate([mesh.points[mesh.tris], mesh.points[mesh.tris][:, [0, 2, 1]] * [-1.0, 1.0]])
     panel_uv = pat.flatten_panels(verts, faces, panel, init_corners=init, iterations=15)
     atlas_uv = pack_atlas(panel_uv, panel)
     pinned = np.nonzero(np.isin(two.open_tag, spec.pinned_tags))[0].astype(np.int32) if spec.pinned_tags else np.zeros(0, np.int32)
-    meta = {"panels": {"front": 0, "back": 1}, "clearance": cl, "spacing": spacing,
+    names = {0: "front", 1: "back"} if not spec.center_split else {0: "front right", 1: "back right", 2: "front left", 3: "back left"}
+    meta = {"panels": {names[int(k)]: int(k) for k in np.unique(panel)}, "clearance": cl, "spacing": spacing,
             "open_edges": {TAG_NAMES[t]: int((two.open_tag == t).sum()) for t in TAG_NAMES if (two.open_tag == t).any()}}
     return _Built(verts.astype(np.float32), faces.astype(np.int32), panel_uv.astype(np.float32),
                   atlas_uv.astype(np.float32), pinned, meta)
+
+
+def _insert_axis_crossings(outline: pat.Outline) -> tuple[pat.Outline, np.ndarray]:
+    """Add outline points where the outline crosses x = 0; returns (outline, their z values)."""
+    pts, tag = outline.points, outline.edge_tag
+    nxt = np.roll(pts, -1, 0)
+    new_pts, new_tag, cross = [], [], []
+    for i in range(len(pts)):
+        new_pts.append(pts[i])
+        new_tag.append(tag[i])
+        a, b = pts[i], nxt[i]
+        if abs(a[0]) < 1e-9:
+            cross.append(a[1])
+        elif a[0] * b[0] < 0:
+            t = a[0] / (a[0] - b[0])
+            q = a + (b - a) * t
+            if min(np.linalg.norm(q - a), np.linalg.norm(q - b)) < 1e-4:
+                cross.append(q[1])  # close enough to an existing point; keep as is
+                continue
+            new_pts.append(np.array([0.0, q[1]]))
+            new_tag.append(tag[i])
+            cross.append(q[1])
+    return pat.Outline(np.array(new_pts), np.array(new_tag)), np.array(cross)
 
 
 def _relax(verts, faces, open_tag, planes, prox, cl, *, iterations: int = 40, step: float = 0.5):
