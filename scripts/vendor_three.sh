@@ -23,26 +23,31 @@ SRC="$BUILD/node_modules/three"
 got="$(node -p "require('$SRC/package.json').version")"
 [ "$got" = "$VERSION" ] || { echo "vendor_three.sh: expected three $VERSION, npm installed $got" >&2; exit 1; }
 
+# npm path -> path under $DEST. The two core modules sit side by side (three.module.js
+# imports ./three.core.js); examples/jsm becomes addons/ (the import map's "three/addons/").
 FILES=(
-  LICENSE
-  build/three.module.js
-  build/three.core.js
-  examples/jsm/loaders/GLTFLoader.js
-  examples/jsm/controls/OrbitControls.js
-  examples/jsm/utils/BufferGeometryUtils.js
-  examples/jsm/utils/SkeletonUtils.js
+  LICENSE:LICENSE
+  build/three.module.js:three.module.js
+  build/three.core.js:three.core.js
+  examples/jsm/loaders/GLTFLoader.js:addons/loaders/GLTFLoader.js
+  examples/jsm/controls/OrbitControls.js:addons/controls/OrbitControls.js
+  examples/jsm/utils/BufferGeometryUtils.js:addons/utils/BufferGeometryUtils.js
+  examples/jsm/utils/SkeletonUtils.js:addons/utils/SkeletonUtils.js
 )
 
 rm -rf "$DEST"
-for f in "${FILES[@]}"; do
-  mkdir -p "$DEST/$(dirname "$f")"
-  cp "$SRC/$f" "$DEST/$f"
+for pair in "${FILES[@]}"; do
+  from="${pair%%:*}"
+  to="${pair#*:}"
+  mkdir -p "$DEST/$(dirname "$to")"
+  cp "$SRC/$from" "$DEST/$to"
 done
 echo "$VERSION" > "$DEST/VERSION"
 
 # Every relative import of a copied module must itself have been copied.
 missing=0
-for f in "${FILES[@]}"; do
+for pair in "${FILES[@]}"; do
+  f="${pair#*:}"
   case "$f" in *.js) ;; *) continue ;; esac
   for dep in $(grep -oE "from '\.{1,2}/[^']+'" "$DEST/$f" | sed -E "s/from '(.*)'/\1/"); do
     target="$(cd "$(dirname "$DEST/$f")" && realpath -m "$dep")"

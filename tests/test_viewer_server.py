@@ -66,7 +66,7 @@ def test_serves_index_and_viewer_assets(served):
     assert status == 200
     status, headers, body = get(served, "/viewer.js")
     assert status == 200 and headers["Content-Type"].startswith("text/javascript")
-    status, headers, body = get(served, "/vendor/three/build/three.module.js")
+    status, headers, body = get(served, "/vendor/three/three.module.js")
     assert status == 200 and headers["Content-Type"].startswith("text/javascript") and len(body) > 100_000
     status, headers, body = get(served, "/vendor/three/LICENSE")
     assert status == 200 and b"MIT License" in body
@@ -188,7 +188,7 @@ def test_vendored_three_is_complete():
     assert "MIT License" in (vendor / "LICENSE").read_text()
     version = (vendor / "VERSION").read_text().strip()
     assert re.fullmatch(r"0\.\d+\.\d+", version)
-    assert f"'{version.split('.')[1]}'" in (vendor / "build" / "three.core.js").read_text()[:2000]  # REVISION
+    assert f"'{version.split('.')[1]}'" in (vendor / "three.core.js").read_text()[:2000]  # REVISION
 
     index = (ASSETS_DIR / "index.html").read_text()
     imports = json.loads(re.search(r'<script type="importmap">(.*?)</script>', index, re.S).group(1))["imports"]
