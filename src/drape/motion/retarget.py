@@ -440,8 +440,8 @@ def retarget_arrays(
     rest pose and root translations (F, 3) float64 metres (drape world frame, lowest body point over
     the clip on z = 0).
 
-    ``align``: turn the clip about the vertical so the body faces -y over its first second and start
-    the root above the origin. ``level_floor``: remove the slope of a tilted capture floor (see
+    ``align``: turn the clip about the vertical so the body faces -y over its first second (or, when it
+    walks forward, travels toward -y over its first two seconds) and start the root above the origin. ``level_floor``: remove the slope of a tilted capture floor (see
     :func:`floor_slope`), so feet stay on z = 0 along a walk. ``calibrate_feet``: align the feet so
     they are flat when the source foot stands still (see :func:`foot_alignment`). ``plant_feet``: leg IK
     that puts standing feet on the floor (see :func:`plant_feet_ik`).
@@ -483,6 +483,14 @@ def retarget_arrays(
         first = fwd[times <= times[0] + 1.0].mean(0)
         if np.hypot(first[0], first[1]) < 0.3:
             first = fwd[0]
+        # A clip that travels forward is aligned by its path rather than the swaying hips.
+        end = int(np.searchsorted(times, times[0] + 2.0))
+        travel = root[min(end, F - 1)] - root[0]
+        travel[2] = 0.0
+        if np.linalg.norm(travel) > 0.5 and np.linalg.norm(first[:2]) > 1e-6:
+            cos = travel[:2] @ first[:2] / (np.linalg.norm(travel[:2]) * np.linalg.norm(first[:2]))
+            if cos > np.cos(np.radians(30.0)):
+                first = travel
         if np.hypot(first[0], first[1]) > 1e-6:
             yaw = np.arctan2(first[1], first[0])  # current heading angle
             Rz = axis_angle_matrix(np.array([0.0, 0.0, 1.0]), -np.pi / 2 - yaw)

@@ -105,10 +105,14 @@ def source_up(axes: np.ndarray) -> np.ndarray:
     return axes.T @ np.array([0.0, 0.0, 1.0])
 
 
-def close_loop_source(src: SourceMotion, up: np.ndarray) -> SourceMotion:
+def close_loop_source(src: SourceMotion, up: np.ndarray, *, min_turn_deg: float = 12.0) -> SourceMotion:
     """Make a cyclic clip seamless: the last frame becomes exactly the first frame moved by the per-cycle
     turn (about ``up``) and horizontal displacement, and the mismatch is spread linearly over the clip
     in every joint's local rotation (and the root's height), so the motion keeps its velocity at the seam.
+
+    The per-cycle turn is the root's heading change from the first to the last frame; a change under
+    ``min_turn_deg`` is taken as capture noise (the built-in walk ends 7 degrees off its start heading
+    while travelling straight) and removed, so straight clips stay straight however often they repeat.
     """
     F = src.frame_count
     if F < 3:
@@ -118,6 +122,8 @@ def close_loop_source(src: SourceMotion, up: np.ndarray) -> SourceMotion:
     L = src.local_rotations
     R0, RN = L[0, 0], L[-1, 0]
     psi = float(twist_angle(RN @ R0.T, up))
+    if abs(np.degrees(psi)) < min_turn_deg:
+        psi = 0.0
     turn = matrix_from_rotvec(psi * up)
     target = L[0].copy()
     target[0] = turn @ R0
