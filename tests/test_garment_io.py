@@ -118,8 +118,8 @@ def test_glb_round_trip(tmp_path):
 
 
 def test_usd_round_trip_with_units_and_up_axis(tmp_path):
-    pxr = pytest.importorskip("pxr")
-    from pxr import Gf, Sdf, Usd, UsdGeom, Vt
+    pytest.importorskip("pxr")
+    from pxr import Gf, Usd, UsdGeom, Vt
 
     v, f = _tube()
     stage = Usd.Stage.CreateNew(str(tmp_path / "t.usda"))

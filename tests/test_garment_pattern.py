@@ -1,7 +1,6 @@
 """Pattern geometry on tiny synthetic inputs (no body model needed)."""
 
 import numpy as np
-import pytest
 
 from drape.garment import pattern as pat
 from drape.garment.atlas import pack_atlas

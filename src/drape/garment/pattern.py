@@ -34,46 +34,6 @@ class Outline:
         return self.edge_tag > 0
 
 
-def outline_from_field(fields: list[np.ndarray], tags: list[int], xs: np.ndarray, zs: np.ndarray) -> Outline:
-    """Outline = boundary of {min_k fields[k] > 0}; each edge is tagged by the field that bounds it.
-
-    fields: each (Nz, Nx), positive inside; ``tags[k]`` is 0 for the shape itself (seams)
-    or the id of a cut (open edge). The largest closed contour is returned.
-    """
-    import contourpy
-
-    stack = np.stack(fields)  # (K, Nz, Nx)
-    F = stack.min(0)
-    gen = contourpy.contour_generator(xs, zs, F, line_type="Separate")
-    lines = [ln for ln in gen.lines(0.0) if len(ln) > 8]
-    if not lines:
-        raise ValueError("outline: empty region")
-
-    def area(p):
-        return 0.5 * np.sum(p[:, 0] * np.roll(p[:, 1], -1) - np.roll(p[:, 0], -1) * p[:, 1])
-
-    ln = max(lines, key=lambda p: abs(area(p)))
-    if np.allclose(ln[0], ln[-1]):
-        ln = ln[:-1]
-    if area(ln) < 0:
-        ln = ln[::-1]
-    # tag each edge by which field is smallest at its midpoint
-    mid = 0.5 * (ln + np.roll(ln, -1, 0))
-    from scipy.ndimage import map_coordinates
-
-    dx, dz = xs[1] - xs[0], zs[1] - zs[0]
-    rc = [(mid[:, 1] - zs[0]) / dz, (mid[:, 0] - xs[0]) / dx]
-    vals = np.stack([map_coordinates(f, rc, order=1, mode="nearest") for f in fields])
-    which = vals.argmin(0)
-    tag = np.asarray(tags)[which]
-    # drop isolated single-edge tag flickers
-    for _ in range(2):
-        prev, nxt = np.roll(tag, 1), np.roll(tag, -1)
-        flick = (tag != prev) & (tag != nxt) & (prev == nxt)
-        tag = np.where(flick, prev, tag)
-    return Outline(np.asarray(ln, dtype=np.float64), tag.astype(np.int64))
-
-
 def resample_outline(outline: Outline, spacing: float) -> Outline:
     """Resample at about ``spacing`` metres, keeping the points where the edge tag changes."""
     pts, tag = outline.points, outline.edge_tag.copy()
@@ -341,24 +301,6 @@ def corner_areas(uv: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- placement
-def relax_placement(verts: np.ndarray, faces: np.ndarray, *, fixed: np.ndarray, proximity, clearance: float,
-                    iterations: int = 40, step: float = 0.5) -> np.ndarray:
-    """Smooth a placed garment while keeping it ``clearance`` metres outside the body.
-
-    Free vertices move toward their neighbours' mean (evening out triangles and
-    wrapping the cloth snugly over hollows); ``fixed`` ones (open edges) only get
-    pushed out of the body. Returns new (V, 3) float64.
-    """
-    v = np.asarray(verts, dtype=np.float64).copy()
-    A = uniform_laplacian(faces, len(v))
-    free = ~np.asarray(fixed, bool)
-    for it in range(iterations):
-        target = A @ v
-        v[free] += step * (target[free] - v[free])
-        v = push_out(v, proximity, clearance)
-    return v
-
-
 def push_out(v: np.ndarray, proximity, clearance: float) -> np.ndarray:
     """Move points closer than ``clearance`` to the body out along the body normal."""
     d, n = proximity.signed_distance(v)
