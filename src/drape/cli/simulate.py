@@ -64,17 +64,24 @@ def _load_garment(spec: str, shape: BodyShape, vert_count: int | None):
     try:
         from drape.garment import make_garment
     except ImportError:
+        make_garment = None
+    if make_garment is None:
+        try:
+            from drape.garment.templates import make_garment
+        except ImportError:
+            make_garment = None
+    if make_garment is None:
         raise DrapeError(
             f"garment {spec!r}: the garment library (drape.garment.make_garment) is not available; "
             f"built-in test garments: {', '.join(BUILTIN_GARMENTS)}"
-        ) from None
+        )
     kw = {"body_shape": shape}
     if vert_count:
         kw["vert_count"] = vert_count
     return make_garment(spec, **kw)
 
 
-def _load_motion(spec: str, fps: float, frames: int | None):
+def _load_motion(spec: str, fps: float, frames: int | None, shape: BodyShape):
     if spec == "swing":
         from drape.body.model import Body
         from drape.sim.testing import make_swing_motion
@@ -83,11 +90,14 @@ def _load_motion(spec: str, fps: float, frames: int | None):
     try:
         from drape.motion import load_motion
     except ImportError:
-        raise DrapeError(
-            f"motion {spec!r}: the motion library (drape.motion.load_motion) is not available; "
-            f"built-in test motions: {', '.join(BUILTIN_MOTIONS)}"
-        ) from None
-    return load_motion(spec, fps=fps)
+        try:
+            from drape.motion.library import load_motion
+        except ImportError:
+            raise DrapeError(
+                f"motion {spec!r}: the motion library (drape.motion.load_motion) is not available; "
+                f"built-in test motions: {', '.join(BUILTIN_MOTIONS)}"
+            ) from None
+    return load_motion(spec, fps=fps, body_shape=shape if shape.params else None)
 
 
 def _metrics():
@@ -152,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     garment = _load_garment(args.garment, shape, args.vert_count)
-    motion = _load_motion(args.motion, config.fps, args.frames)
+    motion = _load_motion(args.motion, config.fps, args.frames, shape)
     frames = min(args.frames, motion.frame_count) if args.frames else None
 
     save_sequence, _, _ = _metrics()

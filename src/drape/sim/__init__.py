@@ -1,1 +1,13 @@
-"""sim stage."""
+"""sim stage: the physics engine (Newton) that makes ground-truth garment dynamics.
+
+- :func:`simulate` (garment, motion) -> :class:`SimResult` (sequence, rest drape, timings)
+- :func:`drape_garment` (garment, body shape) -> (V, 3) rest-pose drape
+- :class:`SimConfig` all settings (also the ``drape simulate`` options)
+
+Newton and Warp load only when a simulation is built.
+"""
+
+from drape.sim.config import SimConfig, SimConfigError
+from drape.sim.simulate import SimResult, SimulationError, drape_garment, simulate
+
+__all__ = ["SimConfig", "SimConfigError", "SimResult", "SimulationError", "drape_garment", "simulate"]

@@ -26,6 +26,11 @@ class SimConfig:
     Stiffnesses follow Newton's Style3D conventions: stretch and shear are
     membrane stiffnesses in N/m (energy = area * k * strain^2), bending is in
     N*m. Lengths are metres, times seconds.
+
+    Defaults measured on a 4.5k-vertex skirt on the built-in ``walk`` clip
+    (38 frames, full anny collider): 0.03% of garment vertices > 1 mm inside
+    the full body (max 0.18% in a frame), stretch p99 1.07. A stretch stiffness
+    of 1e3 N/m let the legs stretch the skirt to p99 1.17.
     """
 
     solver: str = opt("style3d", "cloth solver: style3d (projective dynamics, needs the sewing pattern) or vbd", choices=SOLVERS)
@@ -33,8 +38,8 @@ class SimConfig:
     substeps: int = opt(10, "solver substeps per frame")
     iterations: int | None = opt(None, "non-linear iterations per substep (default: 5 for style3d, 15 for vbd)")
     density: float = opt(0.2, "fabric mass per area, kg/m^2")
-    stretch_stiffness: float = opt(1.0e3, "membrane stretch stiffness along weft and warp, N/m")
-    shear_stiffness: float = opt(1.0e2, "membrane shear stiffness, N/m")
+    stretch_stiffness: float = opt(1.0e4, "membrane stretch stiffness along weft and warp, N/m")
+    shear_stiffness: float = opt(1.0e3, "membrane shear stiffness, N/m")
     bend_stiffness: float = opt(2.0e-5, "bending stiffness, N*m")
     damping: float = opt(1.0e-6, "bending/stretch damping (solver units)")
     friction: float = opt(0.3, "cloth-body friction coefficient")
