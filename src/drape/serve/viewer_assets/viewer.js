@@ -1,10 +1,15 @@
 // drape web viewer: plays one animated avatar GLB (skinned body + morph-target garment).
 //
 // Query parameters: file=NAME (a name from /api/files; default: the first),
-// frame=N (start at frame N), autoplay=0 (start paused).
+// frame=N (start at frame N), autoplay=0 (start paused), follow=0 (fixed camera).
 //
 // Test hook: window.drapeViewer = {ready, error, file, files, frameCount, fps, frame, playing,
-// setFrame(n), play(), pause()}. `ready` turns true once the file is loaded and drawn.
+// follow, setFrame(n), play(), pause(), setFollow(on)}. `ready` turns true once the file is
+// loaded and drawn. The same state is mirrored on <html data-drape-state/frame/frame-count>.
+//
+// Camera: framed on the avatar at the first frame; with "follow" on (the default) the camera
+// and the orbit centre move along with the skeleton's root bone over the ground, so avatars
+// that walk away stay in view.
 
 import * as THREE from 'three';
 import { GLTFLoader } from 'three/addons/loaders/GLTFLoader.js';
@@ -20,6 +25,7 @@ const ui = {
   slider: document.getElementById('slider'),
   label: document.getElementById('label'),
   files: document.getElementById('files'),
+  follow: document.getElementById('follow'),
 };
 
 const state = {
@@ -31,6 +37,7 @@ const state = {
   fps: DEFAULT_FPS,
   frame: 0,
   playing: false,
+  follow: true,
   time: 0, // seconds, in [0, frameCount / fps)
 };
 
@@ -41,6 +48,9 @@ let controls = null;
 let mixer = null;
 let actions = [];
 let lastTick = null;
+let anchor = null; // root bone the camera follows
+const anchorLast = new THREE.Vector3();
+const anchorNow = new THREE.Vector3();
 
 function showMessage(text, { error = false } = {}) {
   ui.message.textContent = text;
@@ -90,6 +100,7 @@ function applyTime(t) {
     for (const action of actions) action.time = Math.min(shown, action.getClip().duration);
     mixer.update(0);
   }
+  followAnchor();
   const frame = frameOfTime(shown);
   if (frame !== state.frame || ui.slider.value !== String(frame)) {
     state.frame = frame;
@@ -116,6 +127,33 @@ function setFrame(n) {
   return true;
 }
 
+function anchorPosition(out) {
+  anchor.updateWorldMatrix(true, false);
+  return out.setFromMatrixPosition(anchor.matrixWorld);
+}
+
+function followAnchor() {
+  // Move camera and orbit centre by the root bone's motion over the ground (x, z).
+  if (!anchor || !controls) return;
+  anchorPosition(anchorNow);
+  if (state.follow) {
+    const dx = anchorNow.x - anchorLast.x;
+    const dz = anchorNow.z - anchorLast.z;
+    camera.position.x += dx;
+    camera.position.z += dz;
+    controls.target.x += dx;
+    controls.target.z += dz;
+  }
+  anchorLast.copy(anchorNow);
+}
+
+function setFollow(on) {
+  state.follow = Boolean(on);
+  ui.follow.checked = state.follow;
+  if (anchor) anchorPosition(anchorLast);
+  return state.follow;
+}
+
 function play() {
   if (!state.ready || state.frameCount < 2) return false;
   state.playing = true;
@@ -139,9 +177,11 @@ window.drapeViewer = {
   get fps() { return state.fps; },
   get frame() { return state.frame; },
   get playing() { return state.playing; },
+  get follow() { return state.follow; },
   setFrame,
   play,
   pause,
+  setFollow,
 };
 
 // ---- scene
@@ -220,10 +260,29 @@ function frameCamera(box) {
   controls.update();
 }
 
+function travelBox(box) {
+  // `box` grown by the root bone's path over the whole clip (sampled at up to 240 frames).
+  const out = box.clone();
+  if (!anchor || state.frameCount < 2) return out;
+  const steps = Math.min(state.frameCount, 240);
+  const p = new THREE.Vector3();
+  const p0 = anchorPosition(new THREE.Vector3());
+  for (let i = 0; i < steps; i++) {
+    const t = ((state.frameCount - 1) / state.fps) * (i / Math.max(1, steps - 1));
+    for (const action of actions) action.time = Math.min(t, action.getClip().duration);
+    mixer.update(0);
+    anchorPosition(p).sub(p0);
+    out.expandByPoint(box.min.clone().add(p));
+    out.expandByPoint(box.max.clone().add(p));
+  }
+  return out;
+}
+
 function addGround(box, floorY) {
-  const extent = Math.max(2, 2.5 * Math.max(box.max.x - box.min.x, box.max.z - box.min.z));
+  const extent = Math.max(2, Math.max(box.max.x - box.min.x, box.max.z - box.min.z) + 2);
   const size = Math.ceil(extent);
-  const grid = new THREE.GridHelper(size, size * 4, 0x8c9096, 0xb4b8be);
+  const divisions = size <= 100 ? size * 4 : Math.min(400, size);
+  const grid = new THREE.GridHelper(size, divisions, 0x8c9096, 0xb4b8be);
   const centre = box.getCenter(new THREE.Vector3());
   grid.position.set(Math.round(centre.x), floorY, Math.round(centre.z));
   scene.add(grid);
@@ -357,6 +416,9 @@ async function start() {
 
   const extras = setupAnimation(gltf);
   gltf.scene.traverse((obj) => {
+    if (!anchor && obj.isSkinnedMesh && obj.skeleton && obj.skeleton.bones.length) anchor = obj.skeleton.bones[0];
+  });
+  gltf.scene.traverse((obj) => {
     // Skinned and morphing meshes move far from their rest bounds: never cull them.
     if (obj.isMesh) obj.frustumCulled = false;
   });
@@ -368,8 +430,13 @@ async function start() {
     box.set(new THREE.Vector3(-0.5, 0, -0.5), new THREE.Vector3(0.5, 1.8, 0.5));
   }
   const isDrape = extras.drape_format === 'drape.glb';
-  addGround(box, isDrape ? 0 : box.min.y);
+  addGround(travelBox(box), isDrape ? 0 : box.min.y);
+  applyTime(0);
   frameCamera(box);
+  if (anchor) anchorPosition(anchorLast);
+  ui.follow.disabled = !anchor;
+  setFollow(params.get('follow') !== '0' && Boolean(anchor));
+  ui.follow.addEventListener('change', () => setFollow(ui.follow.checked));
 
   ui.slider.max = String(Math.max(0, state.frameCount - 1));
   ui.slider.disabled = state.frameCount < 2;
@@ -377,7 +444,8 @@ async function start() {
   ui.slider.addEventListener('input', () => setFrame(Number(ui.slider.value)));
   ui.play.addEventListener('click', () => (state.playing ? pause() : play()));
   window.addEventListener('keydown', (ev) => {
-    if (ev.target && ev.target.tagName === 'SELECT') return;
+    // Focused controls handle their own keys (the slider its arrows, buttons the space bar).
+    if (ev.target && ['SELECT', 'INPUT', 'BUTTON'].includes(ev.target.tagName)) return;
     if (ev.key === ' ') { ev.preventDefault(); if (state.playing) pause(); else play(); }
     else if (ev.key === 'ArrowRight') setFrame(state.frame + 1);
     else if (ev.key === 'ArrowLeft') setFrame(state.frame - 1);
