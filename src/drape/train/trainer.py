@@ -1,0 +1,556 @@
+"""Training of the garment-dynamics model: multi-step unrolls, checkpoints, resume, validation.
+
+``train(config, data, garment, out_path)`` fits a :class:`~drape.model.dynamics.GarmentDynamicsModel`
+to simulated sequences:
+
+* **Windows** of ``i + 1 + K`` frames are drawn uniformly from the training tracks
+  (:class:`drape.data.windows.WindowDataset`). The ``i + 1`` history frames get Gaussian
+  noise (``noise_std`` metres), then the model is **unrolled K steps**: each prediction
+  becomes the newest history frame of the next step, and the loss over all K predicted
+  frames is backpropagated through the whole unroll. K follows a curriculum, 1 at the start
+  rising linearly to ``unroll`` over the first ``curriculum`` fraction of the steps.
+* **Loss** (mm units, see :mod:`drape.train.losses`): vertex error (world or canonical
+  frame) + edge strain against the reference drape + penetration hinge with the model's
+  contact binding + velocity and jitter (acceleration) errors.
+* **Optimiser**: Adam, linear warm-up then cosine decay to ``lr * lr_final``, gradient clipping.
+* **Validation**: full autoregressive rollouts (never teacher-forced) of ``val_frames`` frames
+  on the motions held out in ``val_motions``, started from the simulated first ``i + 1``
+  frames; the score is the mean vertex error in mm. The best-scoring weights are kept.
+* **Checkpoints** every ``checkpoint_every`` steps, written atomically: network, optimiser,
+  step, the sampling RNG state, the normaliser and the loss history. ``train(...,
+  resume=True)`` continues from the last one, and the continuation is bit-identical to an
+  uninterrupted run (same thread count).
+* **Outputs** (``OUT`` = out_path, e.g. ``models/tshirt.npz``): ``OUT`` the final model
+  (best validation weights, or the last ones without validation) in the one-file model
+  format with its normaliser; ``OUT.last.npz`` the last weights; ``OUT.best.npz`` the best so
+  far (updated during training); ``OUT.ckpt`` the checkpoint; ``OUT.loss.png`` the loss
+  curves; ``OUT.train.json`` the run's figures (s/step, losses, split, config).
+
+Normalisation statistics are fitted on the training split only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from drape.config import opt
+from drape.types import DrapeError
+
+CHECKPOINT_FORMAT = "drape-train-checkpoint"
+CHECKPOINT_VERSION = 1
+VERTEX_LOSS_CHOICES = ("l2", "l1", "mse")
+LOSS_SPACES = ("world", "canonical")
+# Config fields that may change between a checkpoint and its resume.
+RESUMABLE_CHANGES = ("threads", "checkpoint_every", "val_every")
+
+
+class TrainError(DrapeError):
+    """Bad training setup or an incompatible checkpoint."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings (saved in the checkpoint and in OUT.train.json)."""
+
+    steps: int = opt(3000, "optimisation steps")
+    batch_size: int = opt(4, "windows per step")
+    lr: float = opt(1e-3, "peak learning rate (Adam)")
+    lr_final: float = opt(0.05, "final learning rate as a fraction of lr (cosine decay)")
+    warmup_steps: int = opt(50, "steps of linear learning-rate warm-up")
+    unroll: int = opt(4, "K: predicted frames per window, each fed back as history (backprop through the unroll)")
+    curriculum: float = opt(0.5, "fraction of the steps over which K rises linearly from 1 to unroll")
+    noise_std: float = opt(0.001, "metres: std of Gaussian noise added to the history positions")
+    vertex_loss: str = opt("l2", "vertex term: l2 (mean distance), l1 or mse", choices=VERTEX_LOSS_CHOICES)
+    loss_space: str = opt("world", "vertex term on world or canonical (unposed) positions", choices=LOSS_SPACES)
+    vertex_weight: float = opt(1.0, "weight of the vertex term (mm)")
+    strain_weight: float = opt(0.05, "weight of the edge-strain term (percent vs the reference drape)")
+    penetration_weight: float = opt(1.0, "weight of the body-penetration hinge (mm)")
+    velocity_weight: float = opt(0.5, "weight of the velocity-error term (mm/frame)")
+    jitter_weight: float = opt(0.5, "weight of the acceleration-error term (mm/frame^2)")
+    grad_clip: float = opt(1.0, "gradient-norm clip (0: none)")
+    seed: int = opt(0, "seed of the network initialisation, window sampling and noise")
+    checkpoint_every: int = opt(100, "steps between checkpoints")
+    val_every: int = opt(250, "steps between validation rollouts")
+    val_frames: int = opt(60, "frames of each validation rollout (from the simulated first i+1 frames)")
+    val_motions: str = opt("", "comma-separated motion names held out for validation (never trained on)")
+    body_shape: str = opt("", "dataset body shape to train on, name=value,... (default: the average body)")
+    normalizer_samples: int = opt(2000, "teacher-forced frames used for the normalisation statistics")
+    threads: int = opt(1, "torch CPU threads (more than the free cores slows training down sharply)")
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.steps >= 1, "steps must be >= 1"), (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.lr > 0, "lr must be > 0"), (0 <= self.lr_final <= 1, "lr_final must be in [0, 1]"),
+            (self.unroll >= 1, "unroll must be >= 1"), (0 <= self.curriculum <= 1, "curriculum must be in [0, 1]"),
+            (self.noise_std >= 0, "noise_std must be >= 0"), (self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
+            (self.val_every >= 1, "val_every must be >= 1"), (self.threads >= 1, "threads must be >= 1"),
+            (self.vertex_loss in VERTEX_LOSS_CHOICES, f"vertex_loss must be one of {VERTEX_LOSS_CHOICES}"),
+            (self.loss_space in LOSS_SPACES, f"loss_space must be one of {LOSS_SPACES}"),
+            (self.val_frames >= 4, "val_frames must be >= 4"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise TrainError(f"train config: {msg}")
+
+    @property
+    def validation_motions(self) -> tuple[str, ...]:
+        return tuple(m.strip() for m in self.val_motions.split(",") if m.strip())
+
+    def unroll_at(self, step: int) -> int:
+        """K used at (0-based) ``step``: 1 rising linearly to ``unroll`` over ``curriculum * steps``."""
+        ramp = self.curriculum * self.steps
+        if self.unroll == 1 or ramp <= 0:
+            return self.unroll
+        return int(min(self.unroll, 1 + math.floor(self.unroll * step / ramp)))
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate at (0-based) ``step``: linear warm-up, then cosine from lr to lr * lr_final."""
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        span = max(self.steps - self.warmup_steps, 1)
+        t = min(max(step - self.warmup_steps, 0) / span, 1.0)
+        return self.lr * (self.lr_final + (1 - self.lr_final) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train` returns."""
+
+    model_path: Path | None
+    """OUT, or None when stopped early by ``max_steps``."""
+    step: int
+    finished: bool
+    best_val_mm: float | None
+    best_step: int | None
+    sec_per_step: float
+    """Mean wall seconds per optimisation step in this call (validation excluded)."""
+    history: list
+    """[{step, loss, K, lr, terms...}] for every step so far."""
+    val_history: list
+    """[{step, val_mm, per_track}]."""
+
+
+def output_paths(out_path: str | os.PathLike) -> dict[str, Path]:
+    out = Path(out_path)
+    base = out.with_suffix("") if out.suffix == ".npz" else out
+    return {
+        "model": out,
+        "last": base.with_name(base.name + ".last.npz"),
+        "best": base.with_name(base.name + ".best.npz"),
+        "checkpoint": base.with_name(base.name + ".ckpt"),
+        "plot": base.with_name(base.name + ".loss.png"),
+        "report": base.with_name(base.name + ".train.json"),
+    }
+
+
+# --------------------------------------------------------------------------- unrolled prediction and loss
+
+
+def unroll(model, history, transforms, global_feats, *, need_canonical: bool = False):
+    """Differentiable K-step autoregressive prediction.
+
+    history (B, i+1, V, 3) world metres; transforms (B, i+1+K, J, 4, 4); global_feats (B, K, G)
+    skeleton features of the K target frames (torch tensors). Returns world predictions
+    (B, K, V, 3) and, with ``need_canonical``, the canonical predictions (B, K, V, 3).
+    """
+    import torch
+
+    from drape.model.features import pose, vertex_features
+
+    ref = model.reference
+    n = model.config.window + 1
+    K = global_feats.shape[1]
+    worlds, canons = [], []
+    hist = history
+    for k in range(K):
+        Tw = transforms[:, k : k + n + 1]
+        vf, c_t = vertex_features(ref, hist, Tw, model.feature_config)
+        canon = c_t + model.predict_delta(vf, global_feats[:, k])
+        x = pose(ref, canon, Tw[:, -1], torch=True)
+        worlds.append(x)
+        if need_canonical:
+            canons.append(canon)
+        hist = torch.cat([hist[:, 1:], x[:, None]], 1)
+    return torch.stack(worlds, 1), (torch.stack(canons, 1) if need_canonical else None)
+
+
+def unrolled_loss(model, batch: dict, config: TrainConfig, *, noise=None, edges=None):
+    """Total loss (scalar tensor) and its terms (floats, mm units) of one batch from WindowDataset.batch.
+
+    noise: (B, i+1, V, 3) tensor added to the history, or None. edges: (edges, rest_lengths)
+    from :func:`drape.train.losses.reference_edges` (needed when strain_weight > 0).
+    """
+    import torch
+
+    from drape.model.features import canonical
+    from drape.train import losses as L
+
+    ref = model.reference
+    n = model.config.window + 1
+    hist_gt = torch.from_numpy(batch["history"])
+    T = torch.from_numpy(batch["transforms"])
+    G = torch.from_numpy(batch["global"])
+    Y = torch.from_numpy(batch["target"])
+    K = Y.shape[1]
+    hist = hist_gt if noise is None else hist_gt + noise
+    need_canon = config.loss_space == "canonical"
+    P, C = unroll(model, hist, T, G, need_canonical=need_canon)
+    T_tgt = T[:, n : n + K]
+    vertex_fn = L.VERTEX_LOSSES[config.vertex_loss]
+    if need_canon:
+        terms = {"vertex": vertex_fn(C, canonical(ref, Y, T_tgt, torch=True))}
+    else:
+        terms = {"vertex": vertex_fn(P, Y)}
+    if config.strain_weight > 0:
+        e, rest = edges
+        terms["strain"] = L.edge_strain_pct(P, e, rest)
+    if config.penetration_weight > 0:
+        d = L.contact_distance(ref, P, T_tgt)
+        with torch.no_grad():
+            d_gt = L.contact_distance(ref, Y, T_tgt)
+        terms["penetration"] = L.penetration_mm(d, floor=d_gt)
+    if config.velocity_weight > 0 or config.jitter_weight > 0:
+        Pf = torch.cat([hist_gt[:, -2:], P], 1)
+        Yf = torch.cat([hist_gt[:, -2:], Y], 1)
+        if config.velocity_weight > 0:
+            terms["velocity"] = L.velocity_mm(Pf[:, 2:], Yf[:, 2:], Pf[:, 1:-1], Yf[:, 1:-1])
+        if config.jitter_weight > 0:
+            terms["jitter"] = L.jitter_mm(Pf, Yf)
+    weights = {"vertex": config.vertex_weight, "strain": config.strain_weight, "penetration": config.penetration_weight,
+               "velocity": config.velocity_weight, "jitter": config.jitter_weight}
+    total = sum(weights[k] * v for k, v in terms.items())
+    return total, {k: float(v.detach()) for k, v in terms.items()}
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def rollout_error_mm(model, track, frames: int) -> float:
+    """Mean vertex error (mm) of a full autoregressive rollout of ``frames`` frames of ``track``.
+
+    The rollout starts from the track's first ``i + 1`` (simulated) frames; those frames are
+    excluded from the mean.
+    """
+    from drape.rollout import rollout
+    from drape.types import GarmentState, SkeletonState
+
+    n = model.config.window + 1
+    F = min(frames, track.frame_count)
+    if F <= n:
+        raise TrainError(f"validation track {track.name}: {track.frame_count} frames, need more than {n}")
+    T = track.transforms[:F]
+    X = track.verts[:F]
+    init = [GarmentState(X[f], np.zeros_like(X[f])) for f in range(n)]
+    skel = SkeletonState(np.zeros(T.shape[:2] + (3,), np.float32), T[:, :, :3, :3], T)
+    pred = rollout(model, init, skel)
+    return float(1000.0 * np.linalg.norm(pred[n:] - X[n:], axis=-1).mean())
+
+
+def validate(model, tracks, frames: int) -> dict:
+    per = {t.name: rollout_error_mm(model, t, frames) for t in tracks}
+    return {"val_mm": float(np.mean(list(per.values()))), "per_track": per}
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _atomic_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    _atomic_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a training checkpoint (checks format and version)."""
+    import torch
+
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise TrainError(f"checkpoint {path} not found") from None
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds on corrupt files
+        raise TrainError(f"checkpoint {path}: unreadable ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise TrainError(f"checkpoint {path}: not a {CHECKPOINT_FORMAT} file")
+    if state.get("version") != CHECKPOINT_VERSION:
+        raise TrainError(f"checkpoint {path}: version {state.get('version')}, this drape reads version {CHECKPOINT_VERSION}")
+    return state
+
+
+def plot_losses(path: Path, history: list, val_history: list, *, title: str = "") -> None:
+    """Write the train (per step and smoothed) and validation loss curves as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    if history:
+        s = np.array([h["step"] for h in history])
+        loss = np.array([h["loss"] for h in history])
+        ax[0].plot(s, loss, color="0.75", lw=0.8, label="train loss (per step)")
+        w = max(1, len(loss) // 50)
+        if w > 1:
+            sm = np.convolve(loss, np.ones(w) / w, mode="valid")
+            ax[0].plot(s[w - 1 :], sm, color="C0", lw=1.6, label=f"train loss (mean of {w})")
+        vert = np.array([h.get("vertex", np.nan) for h in history])
+        ax[0].plot(s, vert, color="C2", lw=0.8, alpha=0.6, label="vertex term (mm)")
+        ax[0].set_yscale("log")
+        ax[0].set_xlabel("step")
+        ax[0].set_ylabel("loss (mm units)")
+        ax[0].legend(fontsize=8)
+        ax[0].grid(alpha=0.3)
+    if val_history:
+        vs = [v["step"] for v in val_history]
+        ax[1].plot(vs, [v["val_mm"] for v in val_history], "o-", color="C3", label="validation rollout (mm)")
+        ax[1].set_xlabel("step")
+        ax[1].set_ylabel("mean vertex error, autoregressive rollout (mm)")
+        ax[1].legend(fontsize=8)
+        ax[1].grid(alpha=0.3)
+    else:
+        ax[1].text(0.5, 0.5, "no validation motions", ha="center", va="center", transform=ax[1].transAxes)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    _atomic_bytes(path, buf.getvalue())
+
+
+# --------------------------------------------------------------------------- data
+
+
+def resolve_training_data(data, garment: str | None, config: TrainConfig, *, model_config=None, progress: bool = False):
+    """A :class:`drape.data.windows.TrainingData` from a dataset folder, a TrainingData or a list of Sequences."""
+    from drape.data.windows import TrainingData, load_training_data, training_data_from_sequences
+
+    if isinstance(data, TrainingData):
+        if garment and data.reference.name != garment:
+            raise TrainError(f"training data is for garment {data.reference.name!r}, not {garment!r}")
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        path = Path(data)
+        if not path.is_dir():
+            raise TrainError(f"training data {path}: not a folder (expected a 'drape dataset build' output folder)")
+        if not garment:
+            raise TrainError("train: a garment name is needed to pick sequences from a dataset folder")
+        return load_training_data(path, garment, body_shape=config.body_shape or None, progress=progress)
+    seqs = list(data)
+    if not seqs:
+        raise TrainError("train: no training sequences given")
+    return training_data_from_sequences(seqs, garment)
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def _config_dict(c) -> dict:
+    return dataclasses.asdict(c)
+
+
+def train(
+    config: TrainConfig,
+    data,
+    garment: str | None,
+    out_path: str | os.PathLike,
+    *,
+    model_config=None,
+    resume: bool = True,
+    progress: bool = True,
+    max_steps: int | None = None,
+    log=None,
+) -> TrainResult:
+    """Train a garment-dynamics model and write it to ``out_path`` (see the module docs for all outputs).
+
+    data: a dataset folder (``drape dataset build``), a :class:`drape.data.windows.TrainingData`,
+    or a list of :class:`drape.types.Sequence`. garment: the garment's name (picks it from a dataset).
+    model_config: :class:`drape.model.dynamics.ModelConfig` (default settings; fps taken from the data).
+    resume: continue from ``OUT.ckpt`` when it exists (its config must match, up to threads,
+    checkpoint_every and val_every). max_steps: stop after this step without writing the
+    final model (used to test resuming). log: callable for messages (default: print).
+    """
+    import torch
+
+    from drape.data.windows import WindowDataset, fit_normalizer, split_by_motion
+    from drape.model.dynamics import GarmentDynamicsModel, ModelConfig
+    from drape.train.losses import reference_edges
+
+    say = log or print
+    paths = output_paths(out_path)
+    data = resolve_training_data(data, garment, config, progress=progress)
+    fps = float(data.tracks[0].fps) if data.tracks else 30.0
+    if model_config is None:
+        model_config = ModelConfig(fps=fps)
+    if abs(model_config.fps - fps) > 1e-6:
+        raise TrainError(f"model config fps {model_config.fps} does not match the data ({fps} fps)")
+    train_tracks, val_tracks = split_by_motion(data.tracks, config.validation_motions)
+    n = model_config.window + 1
+    ds = WindowDataset(data.reference, train_tracks, window=model_config.window, max_unroll=config.unroll, fps=fps)
+    if ds.skipped:
+        say(f"train: {len(ds.skipped)} sequences shorter than {n + config.unroll} frames are not used: {', '.join(ds.skipped[:5])}")
+    val_tracks = tuple(t for t in val_tracks if t.frame_count > n)
+    signature = {"train": sorted(t.name for t in train_tracks), "val": sorted(t.name for t in val_tracks)}
+
+    prev_threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        state = None
+        if resume and paths["checkpoint"].is_file():
+            state = load_checkpoint(paths["checkpoint"])
+            a = {k: v for k, v in state["train_config"].items() if k not in RESUMABLE_CHANGES}
+            b = {k: v for k, v in _config_dict(config).items() if k not in RESUMABLE_CHANGES}
+            diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+            if diff or state["model_config"] != _config_dict(model_config):
+                what = ", ".join(diff) if diff else "model config"
+                raise TrainError(
+                    f"checkpoint {paths['checkpoint']} was made with different settings ({what}); "
+                    "train with --no-resume to start over, or use another --out"
+                )
+            if state["data"] != signature:
+                raise TrainError(f"checkpoint {paths['checkpoint']} was made on other sequences; use --no-resume or another --out")
+        from drape.model.features import Normalizer
+
+        if state is not None:
+            normalizer = Normalizer.from_arrays({k: v.numpy() for k, v in state["normalizer"].items()})
+        else:
+            normalizer = fit_normalizer(data.reference, train_tracks, model_config.features, max_samples=config.normalizer_samples)
+        model = GarmentDynamicsModel(model_config, data.reference, normalizer, seed=config.seed)
+        optim = torch.optim.Adam(model.net.parameters(), lr=config.lr)
+        gen = torch.Generator().manual_seed(config.seed + 1_000_003)
+        step = 0
+        history: list = []
+        val_history: list = []
+        best_val, best_step = None, None
+        if state is not None:
+            model.net.load_state_dict(state["net"])
+            optim.load_state_dict(state["optimizer"])
+            gen.set_state(state["generator"])
+            step = int(state["step"])
+            history = list(state["history"])
+            val_history = list(state["val_history"])
+            best_val, best_step = state["best_val"], state["best_step"]
+            say(f"train: resuming from {paths['checkpoint']} at step {step}")
+        edges = reference_edges(data.reference) if config.strain_weight > 0 else None
+
+        def checkpoint():
+            _save_checkpoint(paths["checkpoint"], {
+                "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "step": step,
+                "train_config": _config_dict(config), "model_config": _config_dict(model_config),
+                "net": model.net.state_dict(), "optimizer": optim.state_dict(), "generator": gen.get_state(),
+                "normalizer": {k: torch.from_numpy(np.asarray(v)) for k, v in normalizer.to_arrays().items()},
+                "history": history, "val_history": val_history, "best_val": best_val, "best_step": best_step,
+                "data": signature,
+            })
+
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=config.steps, initial=step, desc=f"train {data.reference.name}", unit="step", dynamic_ncols=True)
+        spent, done_here = 0.0, 0
+        stop = config.steps if max_steps is None else min(config.steps, int(max_steps))
+        model.net.train()
+        # Loading the body model switches autograd off process-wide (drape.body.model.load_anny): force it on.
+        grad_guard = torch.enable_grad()
+        grad_guard.__enter__()
+        try:
+            while step < stop:
+                t0 = time.perf_counter()
+                K = config.unroll_at(step)
+                lr = config.lr_at(step)
+                for g in optim.param_groups:
+                    g["lr"] = lr
+                ids = torch.randint(len(ds), (config.batch_size,), generator=gen).numpy()
+                batch = ds.batch(ids, K)
+                noise = None
+                if config.noise_std > 0:
+                    noise = torch.randn(batch["history"].shape, generator=gen) * config.noise_std
+                loss, terms = unrolled_loss(model, batch, config, noise=noise, edges=edges)
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.net.parameters(), config.grad_clip)
+                optim.step()
+                step += 1
+                lv = float(loss.detach())
+                if not math.isfinite(lv):
+                    raise TrainError(f"train: loss became {lv} at step {step}; lower --lr or check the data")
+                history.append({"step": step, "loss": lv, "K": K, "lr": lr, **terms})
+                spent += time.perf_counter() - t0
+                done_here += 1
+                if bar is not None:
+                    post = {"loss": f"{lv:.3g}", "K": K}
+                    if val_history:
+                        post["val_mm"] = f"{val_history[-1]['val_mm']:.2f}"
+                    bar.set_postfix(post, refresh=False)
+                    bar.update(1)
+                if val_tracks and (step % config.val_every == 0 or step == config.steps):
+                    model.net.eval()
+                    v = validate(model, val_tracks, config.val_frames)
+                    model.net.train()
+                    val_history.append({"step": step, **v})
+                    if best_val is None or v["val_mm"] < best_val:
+                        best_val, best_step = v["val_mm"], step
+                        model.save(paths["best"])
+                    plot_losses(paths["plot"], history, val_history, title=f"{data.reference.name}")
+                if step % config.checkpoint_every == 0 or step == config.steps:
+                    checkpoint()
+        finally:
+            grad_guard.__exit__(None, None, None)
+            if bar is not None:
+                bar.close()
+        sec_per_step = spent / done_here if done_here else 0.0
+        finished = step >= config.steps
+        model_path = None
+        if finished:
+            model.net.eval()
+            model.save(paths["last"])
+            if best_step is not None and paths["best"].is_file():
+                _atomic_bytes(paths["model"], paths["best"].read_bytes())
+            else:
+                model.save(paths["model"])
+            model_path = paths["model"]
+            plot_losses(paths["plot"], history, val_history, title=f"{data.reference.name}")
+            report = {
+                "garment": data.reference.name, "steps": step, "sec_per_step": sec_per_step,
+                "threads": config.threads, "windows": len(ds), "vert_count": data.reference.vert_count,
+                "train_sequences": signature["train"], "val_sequences": signature["val"],
+                "train_motions": sorted({t.motion for t in train_tracks}), "val_motions": sorted({t.motion for t in val_tracks}),
+                "best_val_mm": best_val, "best_step": best_step,
+                "final_loss_mean100": float(np.mean([h["loss"] for h in history[-100:]])) if history else None,
+                "train_config": _config_dict(config), "model_config": _config_dict(model_config),
+                "val_history": val_history, "model": str(paths["model"]),
+            }
+            _atomic_bytes(paths["report"], (json.dumps(report, indent=2) + "\n").encode())
+            say(f"train: wrote {paths['model']} (best validation {best_val if best_val is None else round(best_val, 3)} mm "
+                f"at step {best_step}; {sec_per_step:.3f} s/step)")
+    finally:
+        torch.set_num_threads(prev_threads)
+    return TrainResult(model_path, step, finished, best_val, best_step, sec_per_step, history, val_history)

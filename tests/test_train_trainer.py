@@ -1,0 +1,110 @@
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from drape.data.windows import fit_normalizer, split_by_motion, synthetic_training_data  # noqa: E402
+from drape.model.dynamics import GarmentDynamicsModel, ModelConfig  # noqa: E402
+from drape.train import losses as L  # noqa: E402
+from drape.train.trainer import TrainConfig, TrainError, load_checkpoint, output_paths, train  # noqa: E402
+
+SMALL = ModelConfig(image_size=32, widths="16,32", film_hidden=32)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic_training_data(motions=4, frames=24)
+
+
+def test_vertex_losses_exact():
+    pred = torch.zeros(2, 4, 3)
+    tgt = torch.zeros(2, 4, 3)
+    tgt[..., 0] = 0.003
+    tgt[..., 1] = 0.004  # every vertex 5 mm away
+    assert float(L.vertex_l2_mm(pred, tgt)) == pytest.approx(5.0)
+    assert float(L.vertex_l1_mm(pred, tgt)) == pytest.approx(7.0 / 3)
+    assert float(L.vertex_mse_mm2(pred, tgt)) == pytest.approx(25.0)
+
+
+def test_strain_velocity_jitter_exact():
+    verts = torch.tensor([[0.0, 0, 0], [1.1, 0, 0], [0, 0.9, 0]])
+    edges = torch.tensor([[0, 1], [0, 2]])
+    assert float(L.edge_strain_pct(verts, edges, torch.tensor([1.0, 1.0]))) == pytest.approx(10.0)
+    x = torch.zeros(4, 2, 3)
+    y = x.clone()
+    y[:, :, 2] = 0.001 * torch.arange(4.0)[:, None] ** 2  # constant acceleration 2 mm/frame^2
+    assert float(L.jitter_mm(x, y)) == pytest.approx(2.0)
+    assert float(L.jitter_mm(y, y)) == 0.0
+    assert float(L.velocity_mm(x[2], y[2], x[1], y[1])) == pytest.approx(3.0)
+
+
+def test_contact_distance_and_penetration_hinge(data):
+    ref = data.reference
+    T = torch.from_numpy(data.tracks[0].transforms[:1])  # (1, J, 4, 4)
+    rest = torch.from_numpy(ref.verts)
+    x = torch.from_numpy(np.einsum("ab,vb->va", T[0, 0, :3, :3].numpy(), ref.verts) + T[0, 0, :3, 3].numpy())[None]
+    d = L.contact_distance(ref, x, T)
+    assert d.shape == (1, ref.vert_count) and bool((d > -1e-6).all())  # the garment hangs outside the body prism
+    # Largest gap: a garment panel's middle over a body face = difference of the prisms' inradii (0.3 vs 0.15 m sides).
+    assert float(d.max()) == pytest.approx((0.3 - 0.15) / (2 * np.sqrt(3)), abs=1e-5)
+    # Rigid motion (root-bound body) leaves the distances unchanged.
+    d_rest = L.contact_distance(ref, rest[None], torch.eye(4).expand(1, 2, 4, 4))
+    torch.testing.assert_close(d, d_rest, atol=1e-5, rtol=0)
+    assert float(L.penetration_mm(d)) < 1e-5
+    assert float(L.penetration_mm(torch.tensor([-0.002, 0.001]))) == pytest.approx(1.0)
+    # With a ground-truth floor, only depth beyond the truth's counts.
+    assert float(L.penetration_mm(torch.tensor([-0.002]), floor=torch.tensor([-0.0015]))) == pytest.approx(0.5)
+
+
+def test_config_schedules():
+    c = TrainConfig(steps=100, unroll=4, curriculum=0.5, warmup_steps=10, lr=1e-3, lr_final=0.1)
+    assert [c.unroll_at(s) for s in (0, 12, 13, 25, 37, 38, 50, 99)] == [1, 1, 2, 3, 3, 4, 4, 4]
+    assert c.lr_at(0) == pytest.approx(1e-4) and c.lr_at(9) == pytest.approx(1e-3)
+    assert c.lr_at(99) == pytest.approx(1e-4, rel=1e-2)
+    with pytest.raises(TrainError, match="unroll"):
+        TrainConfig(unroll=0)
+
+
+def test_smoke_loss_decreases_and_outputs(tmp_path, data):
+    cfg = TrainConfig(steps=60, batch_size=4, unroll=1, lr=5e-3, warmup_steps=5, noise_std=0.0, strain_weight=0,
+                      penetration_weight=0, velocity_weight=0, jitter_weight=0, val_motions="synth3", val_every=30,
+                      val_frames=12, checkpoint_every=30, seed=3)
+    out = tmp_path / "m.npz"
+    r = train(cfg, data, "prism", out, model_config=SMALL, progress=False, log=lambda *_: None)
+    losses = [h["loss"] for h in r.history]
+    assert r.finished and len(losses) == 60
+    assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10]), (np.mean(losses[:10]), np.mean(losses[-10:]))
+    paths = output_paths(out)
+    for key in ("model", "last", "best", "checkpoint", "plot", "report"):
+        assert paths[key].is_file(), key
+    report = json.loads(paths["report"].read_text())
+    assert report["val_motions"] == ["synth3"] and "synth3" not in report["train_motions"]
+    assert report["best_step"] in (30, 60) and len(r.val_history) == 2
+    # The saved normaliser is the training split's.
+    model = GarmentDynamicsModel.load(out)
+    train_tracks, _ = split_by_motion(data.tracks, ["synth3"])
+    want = fit_normalizer(data.reference, train_tracks, SMALL.features)
+    for k, v in want.to_arrays().items():
+        np.testing.assert_array_equal(getattr(model.normalizer, k), v)
+
+
+def test_resume_after_kill_is_bit_identical(tmp_path, data):
+    cfg = TrainConfig(steps=6, batch_size=2, unroll=2, curriculum=0.5, lr=3e-3, warmup_steps=2, noise_std=0.001,
+                      val_motions="synth3", val_every=3, val_frames=8, checkpoint_every=2, seed=1)
+    quiet = dict(model_config=SMALL, progress=False, log=lambda *_: None)
+    straight = train(cfg, data, "prism", tmp_path / "a.npz", **quiet)
+    killed = train(cfg, data, "prism", tmp_path / "b.npz", max_steps=5, **quiet)
+    assert not killed.finished and killed.model_path is None and not (tmp_path / "b.npz").exists()
+    assert load_checkpoint(output_paths(tmp_path / "b.npz")["checkpoint"])["step"] == 4  # step 5 was lost
+    resumed = train(cfg, data, "prism", tmp_path / "b.npz", **quiet)
+    assert resumed.finished and resumed.step == 6
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
+    a = GarmentDynamicsModel.load(output_paths(tmp_path / "a.npz")["last"])
+    b = GarmentDynamicsModel.load(output_paths(tmp_path / "b.npz")["last"])
+    for (ka, va), (kb, vb) in zip(a.net.state_dict().items(), b.net.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb), ka
+    # A checkpoint made with other settings is refused.
+    with pytest.raises(TrainError, match="different settings"):
+        train(TrainConfig(**{**cfg.__dict__, "lr": 1e-2}), data, "prism", tmp_path / "b.npz", **quiet)
