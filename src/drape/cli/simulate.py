@@ -26,10 +26,6 @@ import numpy as np
 from drape.config import add_config_arguments, config_from_args
 from drape.types import BodyShape, DrapeError
 
-BUILTIN_GARMENTS = ("tube",)
-BUILTIN_MOTIONS = ("swing",)
-
-
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "simulate",
@@ -51,100 +47,9 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _load_garment(spec: str, shape: BodyShape, vert_count: int | None):
-    if spec == "tube":
-        from drape.body.model import Body
-        from drape.sim.testing import make_tube_garment
-
-        kw = {}
-        if vert_count:
-            around = max(8, int(round(np.sqrt(vert_count * 32 / 12))))
-            kw = {"around": around, "rows": max(3, int(round(vert_count / around)))}
-        return make_tube_garment(Body(shape), **kw)
-    try:
-        from drape.garment import make_garment
-    except ImportError:
-        make_garment = None
-    if make_garment is None:
-        try:
-            from drape.garment.templates import make_garment
-        except ImportError:
-            make_garment = None
-    if make_garment is None:
-        raise DrapeError(
-            f"garment {spec!r}: the garment library (drape.garment.make_garment) is not available; "
-            f"built-in test garments: {', '.join(BUILTIN_GARMENTS)}"
-        )
-    kw = {"body_shape": shape}
-    if vert_count:
-        kw["vert_count"] = vert_count
-    return make_garment(spec, **kw)
-
-
-def _load_motion(spec: str, fps: float, frames: int | None, shape: BodyShape):
-    if spec == "swing":
-        from drape.body.model import Body
-        from drape.sim.testing import make_swing_motion
-
-        return make_swing_motion(Body(), frames=max(frames or 60, 1), fps=fps)
-    try:
-        from drape.motion import load_motion
-    except ImportError:
-        try:
-            from drape.motion.library import load_motion
-        except ImportError:
-            raise DrapeError(
-                f"motion {spec!r}: the motion library (drape.motion.load_motion) is not available; "
-                f"built-in test motions: {', '.join(BUILTIN_MOTIONS)}"
-            ) from None
-    return load_motion(spec, fps=fps, body_shape=shape if shape.params else None)
-
-
-def _metrics():
-    """(save_sequence, penetration_pct, stretch_ratios): the shared modules, else the local stand-ins."""
-    from drape.sim import _standins
-
-    try:
-        from drape.data.sequence import save_sequence
-    except ImportError:
-        save_sequence = _standins.save_sequence
-    try:
-        from drape.geometry.distance import penetration_pct
-    except ImportError:
-        penetration_pct = _standins.penetration_pct
-    try:
-        from drape.geometry.mesh_ops import stretch_ratios
-    except ImportError:
-        stretch_ratios = _standins.stretch_ratios
-    return save_sequence, penetration_pct, stretch_ratios
-
-
-def sequence_report(seq, garment) -> dict:
-    """Penetration and stretch figures of a simulated sequence."""
-    _, penetration_pct, stretch_ratios = _metrics()
-    kw = {}
-    try:
-        from drape.geometry.distance import MeshTopology
-
-        kw["topology"] = MeshTopology(seq.body_faces)
-    except ImportError:
-        pass
-    pen = np.array([penetration_pct(seq.garment_verts[f], seq.body_verts[f], seq.body_faces, **kw) for f in range(seq.frame_count)])
-    ratios = np.asarray(stretch_ratios(seq.garment_verts, garment.faces, garment.panel_uv))
-    return {
-        "penetration_pct": float(pen.mean()) if len(pen) else 0.0,
-        "penetration_pct_max": float(pen.max()) if len(pen) else 0.0,
-        "penetration_pct_per_frame": [round(float(x), 4) for x in pen],
-        "stretch_p99": float(np.nanpercentile(ratios, 99)) if ratios.size else 1.0,
-        "stretch_max": float(np.nanmax(ratios)) if ratios.size else 1.0,
-    }
-
-
 def _preview(path: Path, seq, result, count: int) -> None:
-    try:
-        from drape.geometry.render import render_preview
-    except ImportError:
-        from drape.sim._standins import render_preview
+    from drape.geometry.render import render_preview
+
     F = seq.frame_count
     idx = sorted(set(np.linspace(0, F - 1, min(count, F)).round().astype(int).tolist()))
     render_preview(path, seq.body_verts[idx], seq.body_faces, seq.garment_verts[idx], seq.garment_faces,
@@ -153,6 +58,9 @@ def _preview(path: Path, seq, result, count: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from drape.sim.config import SimConfig
+    from drape.data.sequence import save_sequence
+    from drape.sim.inputs import resolve_garment, resolve_motion
+    from drape.sim.report import quality_report
     from drape.sim.simulate import SimulationError, simulate
 
     config = config_from_args(SimConfig, args)
@@ -161,11 +69,10 @@ def run(args: argparse.Namespace) -> int:
         raise DrapeError(f"--frames: expected a positive integer, got {args.frames}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    garment = _load_garment(args.garment, shape, args.vert_count)
-    motion = _load_motion(args.motion, config.fps, args.frames, shape)
+    garment = resolve_garment(args.garment, body_shape=shape, vert_count=args.vert_count)
+    motion = resolve_motion(args.motion, fps=config.fps, frames=args.frames)
     frames = min(args.frames, motion.frame_count) if args.frames else None
 
-    save_sequence, _, _ = _metrics()
     t0 = time.perf_counter()
     error = None
     try:
@@ -189,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         "body_shape": shape.to_dict(),
     }
     if result is not None and result.sequence.frame_count:
-        report.update(sequence_report(result.sequence, garment))
+        report.update(quality_report(result.sequence, garment.panel_uv))
         seq_path = save_sequence(out / "sequence.npz", result.sequence)
         report["sequence_file"] = str(Path(seq_path).name) if seq_path else "sequence.npz"
         np.save(out / "rest_drape.npy", result.rest_drape)

@@ -38,16 +38,23 @@ from typing import Callable, Iterable
 import numpy as np
 
 from drape.data.sequence import SequenceFormatError, atomic_write_bytes, read_sequence_header, save_sequence
+from drape.sim.inputs import TEST_GARMENTS, TEST_MOTIONS, resolve_garment, resolve_motion
+from drape.sim.report import quality_report
 from drape.types import BodyShape, DrapeError
 
 DATASET_FORMAT = "drape.dataset"
 DATASET_VERSION = 1
 INDEX_NAME = "index.jsonl"
 MANIFEST_NAME = "dataset.json"
-TEST_GARMENTS = ("tube",)
-"""Built-in test garment (a small tube skirt from ``drape.sim.testing``)."""
-TEST_MOTIONS = ("swing",)
-"""Built-in test motion (a synthetic leg swing from ``drape.sim.testing``)."""
+
+
+def _load_garment(name: str, shape: BodyShape, vert_count: int | None):
+    return resolve_garment(name, body_shape=shape, vert_count=vert_count)
+
+
+def _load_motion(spec: str, fps: float, frames: int | None):
+    return resolve_motion(spec, fps=fps, frames=frames)
+
 
 __all__ = [
     "TaskSpec",
@@ -222,82 +229,6 @@ def plan_tasks(
 
 
 # --------------------------------------------------------------------------- running one task
-
-
-def quality_report(seq, panel_uv: np.ndarray, *, depth: float = 0.001) -> dict:
-    """Penetration and stretch figures of a simulated sequence.
-
-    Args:
-        seq: ``drape.types.Sequence``.
-        panel_uv: (Tg, 3, 2) the garment's sewing-pattern coordinates (rest lengths).
-        depth: metres below the body surface that count as penetration.
-
-    Returns:
-        ``{"nan", "penetration_pct", "penetration_pct_max", "penetration_pct_per_frame",
-        "stretch_p99", "stretch_max"}``: penetration is the % of garment vertices more
-        than ``depth`` inside the full body, averaged over frames (and its worst frame);
-        stretch is edge length over pattern length, p99 and max over edges and frames.
-    """
-    from drape.geometry.distance import MeshTopology, penetration_pct
-    from drape.geometry.mesh_ops import stretch_ratios
-
-    g = np.asarray(seq.garment_verts)
-    nan = bool(not np.isfinite(g).all())
-    topo = MeshTopology(seq.body_faces)
-    pen = np.array(
-        [
-            penetration_pct(g[f], seq.body_verts[f], seq.body_faces, depth=depth, topology=topo)
-            for f in range(seq.frame_count)
-            if np.isfinite(g[f]).all()
-        ]
-    )
-    ratios = np.asarray(stretch_ratios(g, seq.garment_faces, panel_uv))
-    ratios = ratios[np.isfinite(ratios)]
-    return {
-        "nan": nan,
-        "penetration_pct": float(pen.mean()) if len(pen) else None,
-        "penetration_pct_max": float(pen.max()) if len(pen) else None,
-        "penetration_pct_per_frame": [round(float(x), 4) for x in pen],
-        "stretch_p99": float(np.percentile(ratios, 99)) if ratios.size else None,
-        "stretch_max": float(ratios.max()) if ratios.size else None,
-    }
-
-
-def _load_garment(name: str, shape: BodyShape, vert_count: int | None):
-    if name == "tube":
-        from drape.body.model import Body
-        from drape.sim.testing import make_tube_garment
-
-        kw = {}
-        if vert_count:
-            around = max(8, int(round(np.sqrt(vert_count * 32 / 12))))
-            kw = {"around": around, "rows": max(3, int(round(vert_count / around)))}
-        return make_tube_garment(Body(shape), **kw)
-    try:
-        from drape.garment import make_garment
-    except ImportError:
-        from drape.garment.templates import make_garment
-    kw = {"body_shape": shape}
-    if vert_count:
-        kw["vert_count"] = int(vert_count)
-    return make_garment(name, **kw)
-
-
-def _load_motion(spec: str, fps: float, frames: int | None):
-    if spec == "swing":
-        from drape.body.model import Body
-        from drape.sim.testing import make_swing_motion
-
-        return make_swing_motion(Body(), frames=max(frames or 60, 1), fps=fps)
-    try:
-        from drape.motion import load_motion
-    except ImportError:
-        from drape.motion.library import load_motion
-    motion = load_motion(spec, fps=fps)
-    if frames and frames > motion.frame_count and motion.loop:
-        # A looping clip shorter than the frames asked for is played several times.
-        motion = load_motion(spec, fps=fps, loops=int(np.ceil(frames / motion.frame_count)))
-    return motion
 
 
 def _atomic_json(path: Path, obj) -> None:
