@@ -39,6 +39,8 @@ def init_warp():
     if not getattr(wp, "_drape_initialised", False):
         wp.config.kernel_cache_dir = os.environ["WARP_CACHE_PATH"]
         wp.config.quiet = True
+        if hasattr(wp, "LOG_WARNING"):
+            wp.config.log_level = wp.LOG_WARNING  # no per-module load timings on stdout
         wp.init()
         wp._drape_initialised = True
     return wp

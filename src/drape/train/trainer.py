@@ -260,6 +260,17 @@ def validate(model, tracks, frames: int) -> dict:
     return {"val_mm": float(np.mean(list(per.values()))), "per_track": per}
 
 
+def lbs_error_mm(reference, tracks, frames: int, *, skip: int) -> float:
+    """Mean vertex error (mm) of the LBS baseline over frames ``skip .. frames-1`` of the tracks (the validation reference)."""
+    from drape.eval.metrics import lbs_baseline, vertex_error_mm
+
+    errs = []
+    for t in tracks:
+        F = min(frames, t.frame_count)
+        errs.append(float(vertex_error_mm(lbs_baseline(reference, t.transforms[skip:F]), t.verts[skip:F]).mean()))
+    return float(np.mean(errs))
+
+
 # --------------------------------------------------------------------------- files
 
 
@@ -303,8 +314,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     return state
 
 
-def plot_losses(path: Path, history: list, val_history: list, *, title: str = "") -> None:
-    """Write the train (per step and smoothed) and validation loss curves as a PNG."""
+def plot_losses(path: Path, history: list, val_history: list, *, title: str = "", lbs_val_mm: float | None = None) -> None:
+    """Write the train (per step and smoothed) and validation loss curves as a PNG (log scales).
+
+    lbs_val_mm: the LBS baseline's error on the validation rollouts, drawn as a reference line.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -329,6 +343,9 @@ def plot_losses(path: Path, history: list, val_history: list, *, title: str = ""
     if val_history:
         vs = [v["step"] for v in val_history]
         ax[1].plot(vs, [v["val_mm"] for v in val_history], "o-", color="C3", label="validation rollout (mm)")
+        if lbs_val_mm is not None:
+            ax[1].axhline(lbs_val_mm, color="0.4", ls="--", lw=1, label=f"LBS baseline ({lbs_val_mm:.1f} mm)")
+        ax[1].set_yscale("log")
         ax[1].set_xlabel("step")
         ax[1].set_ylabel("mean vertex error, autoregressive rollout (mm)")
         ax[1].legend(fontsize=8)
@@ -458,6 +475,7 @@ def train(
             best_val, best_step = state["best_val"], state["best_step"]
             say(f"train: resuming from {paths['checkpoint']} at step {step}")
         edges = reference_edges(data.reference) if config.strain_weight > 0 else None
+        lbs_val = lbs_error_mm(data.reference, val_tracks, config.val_frames, skip=n) if val_tracks else None
 
         def checkpoint():
             _save_checkpoint(paths["checkpoint"], {
@@ -519,7 +537,7 @@ def train(
                     if best_val is None or v["val_mm"] < best_val:
                         best_val, best_step = v["val_mm"], step
                         model.save(paths["best"])
-                    plot_losses(paths["plot"], history, val_history, title=f"{data.reference.name}")
+                    plot_losses(paths["plot"], history, val_history, title=f"{data.reference.name}", lbs_val_mm=lbs_val)
                 if step % config.checkpoint_every == 0 or step == config.steps:
                     checkpoint()
         finally:
@@ -537,13 +555,13 @@ def train(
             else:
                 model.save(paths["model"])
             model_path = paths["model"]
-            plot_losses(paths["plot"], history, val_history, title=f"{data.reference.name}")
+            plot_losses(paths["plot"], history, val_history, title=f"{data.reference.name}", lbs_val_mm=lbs_val)
             report = {
                 "garment": data.reference.name, "steps": step, "sec_per_step": sec_per_step,
                 "threads": config.threads, "windows": len(ds), "vert_count": data.reference.vert_count,
                 "train_sequences": signature["train"], "val_sequences": signature["val"],
                 "train_motions": sorted({t.motion for t in train_tracks}), "val_motions": sorted({t.motion for t in val_tracks}),
-                "best_val_mm": best_val, "best_step": best_step,
+                "best_val_mm": best_val, "best_step": best_step, "lbs_val_mm": lbs_val,
                 "final_loss_mean100": float(np.mean([h["loss"] for h in history[-100:]])) if history else None,
                 "train_config": _config_dict(config), "model_config": _config_dict(model_config),
                 "val_history": val_history, "model": str(paths["model"]),
