@@ -81,7 +81,7 @@ def _simulated_tracks(model, motions: list[str], frames: int | None, shape: Body
     from drape.cache import configure
 
     configure()
-    from drape.data.build import _load_garment, _load_motion
+    from drape.sim.inputs import resolve_garment, resolve_motion
     from drape.data.windows import track_from_sequence
     from drape.sim.config import SimConfig
     from drape.sim.simulate import simulate
@@ -95,13 +95,13 @@ def _simulated_tracks(model, motions: list[str], frames: int | None, shape: Body
     config = SimConfig(**(meta.get("sim_config") or {}))
     if abs(config.fps - model.config.fps) > 1e-6:
         raise DrapeError(f"model works at {model.config.fps} fps but its simulator settings say {config.fps} fps")
-    garment = _load_garment(meta["garment"], shape, meta.get("vert_count"))
+    garment = resolve_garment(meta["garment"], body_shape=shape, vert_count=meta.get("vert_count"))
     if garment.vert_count != model.reference.vert_count:
         raise DrapeError(f"garment {meta['garment']} on body {shape.to_dict()} has {garment.vert_count} vertices; "
                          f"the model was trained on {model.reference.vert_count}")
     tracks, phys = [], {}
     for m in motions:
-        motion = _load_motion(m, config.fps, frames)
+        motion = resolve_motion(m, fps=config.fps, frames=frames)
         F = min(frames, motion.frame_count) if frames else None
         result = simulate(garment, motion, body_shape=shape, frames=F, config=config, progress=progress)
         tr = track_from_sequence(result.sequence, name=Path(m).stem if Path(m).suffix else m)

@@ -2,9 +2,12 @@
 
 Reads a dataset folder written by ``drape dataset build`` (the sequences of one garment on
 one body shape), holds out the motions named in ``--val-motions`` for validation rollouts,
-and writes ``--out MODEL`` (one ``.npz`` file: network, normaliser and garment reference)
-plus ``MODEL.ckpt`` (checkpoint; rerun the same command to resume after a kill),
-``MODEL.best.npz``, ``MODEL.last.npz``, ``MODEL.loss.png`` and ``MODEL.train.json``.
+and writes ``--out NAME.npz`` (one file: network, normaliser and garment reference) plus
+``NAME.ckpt`` (checkpoint; rerun the same command to resume after a kill), ``NAME.best.npz``,
+``NAME.last.npz``, ``NAME.loss.png`` and ``NAME.train.json`` next to it.
+
+Defaults suit a ~5k-vertex garment: 10,000 steps of batch 4 with a 1->4 frame unroll
+curriculum take about 0.27 s/step on one CPU thread (about 45 minutes).
 
 Example::
 

@@ -383,7 +383,7 @@ def load_training_data(
     default: the average body when present, else the most common shape. Bone transforms and
     the garment reference are cached under ``DIR/train_cache`` (``cache=False``: not read or written).
     """
-    from drape.data.build import _load_garment
+    from drape.sim.inputs import resolve_garment
     from drape.data.sequence import load_sequence
     from drape.model.features import GarmentReference
 
@@ -413,7 +413,7 @@ def load_training_data(
         "garment": garment, "vert_count": vert_count, "body_shape": shape.to_dict(),
         "sim_config": first["spec"].sim_config, "dataset": str(data_dir.resolve()), "rest_drape_task": first["task_id"],
     }
-    gar = _load_garment(garment, shape, vert_count)
+    gar = resolve_garment(garment, body_shape=shape, vert_count=vert_count)
     reference = None
     ref_path = None
     if cache_dir is not None:
@@ -458,7 +458,7 @@ def training_data_from_sequences(sequences, garment: str | None = None, *, rest_
     drape is ``rest_drape`` or, when None, computed once with :func:`drape.sim.simulate.drape_garment`
     using the sequences' solver settings.
     """
-    from drape.data.build import _load_garment
+    from drape.sim.inputs import resolve_garment
 
     seqs = list(sequences)
     if not seqs:
@@ -478,7 +478,7 @@ def training_data_from_sequences(sequences, garment: str | None = None, *, rest_
     shape = shapes.pop()
     task = seqs[0].meta.get("task") or {}
     vert_count = task.get("vert_count")
-    gar = garment_object if garment_object is not None else _load_garment(garment, shape, vert_count)
+    gar = garment_object if garment_object is not None else resolve_garment(garment, body_shape=shape, vert_count=vert_count)
     if rest_drape is None:
         from drape.sim.config import SimConfig
         from drape.sim.simulate import drape_garment

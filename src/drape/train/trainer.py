@@ -20,11 +20,12 @@ to simulated sequences:
   step, the sampling RNG state, the normaliser and the loss history. ``train(...,
   resume=True)`` continues from the last one, and the continuation is bit-identical to an
   uninterrupted run (same thread count).
-* **Outputs** (``OUT`` = out_path, e.g. ``models/tshirt.npz``): ``OUT`` the final model
-  (best validation weights, or the last ones without validation) in the one-file model
-  format with its normaliser; ``OUT.last.npz`` the last weights; ``OUT.best.npz`` the best so
-  far (updated during training); ``OUT.ckpt`` the checkpoint; ``OUT.loss.png`` the loss
-  curves; ``OUT.train.json`` the run's figures (s/step, losses, split, config).
+* **Outputs** (out_path ``models/tshirt.npz``): ``tshirt.npz`` the final model (best
+  validation weights, or the last ones without validation) in the one-file model format
+  with its normaliser; ``tshirt.last.npz`` the last weights; ``tshirt.best.npz`` the best so
+  far (updated during training); ``tshirt.ckpt`` the checkpoint; ``tshirt.loss.png`` the loss
+  curves (train, validation, LBS reference); ``tshirt.train.json`` the run's figures
+  (s/step, losses, split, config). See :func:`output_paths`.
 
 Normalisation statistics are fitted on the training split only.
 """
@@ -61,14 +62,14 @@ class TrainError(DrapeError):
 class TrainConfig:
     """Training settings (saved in the checkpoint and in OUT.train.json)."""
 
-    steps: int = opt(3000, "optimisation steps")
+    steps: int = opt(10000, "optimisation steps")
     batch_size: int = opt(4, "windows per step")
     lr: float = opt(1e-3, "peak learning rate (Adam)")
     lr_final: float = opt(0.05, "final learning rate as a fraction of lr (cosine decay)")
-    warmup_steps: int = opt(50, "steps of linear learning-rate warm-up")
+    warmup_steps: int = opt(100, "steps of linear learning-rate warm-up")
     unroll: int = opt(4, "K: predicted frames per window, each fed back as history (backprop through the unroll)")
     curriculum: float = opt(0.5, "fraction of the steps over which K rises linearly from 1 to unroll")
-    noise_std: float = opt(0.001, "metres: std of Gaussian noise added to the history positions")
+    noise_std: float = opt(0.0005, "metres: std of Gaussian noise added to the history positions")
     vertex_loss: str = opt("l2", "vertex term: l2 (mean distance), l1 or mse", choices=VERTEX_LOSS_CHOICES)
     loss_space: str = opt("world", "vertex term on world or canonical (unposed) positions", choices=LOSS_SPACES)
     vertex_weight: float = opt(1.0, "weight of the vertex term (mm)")
