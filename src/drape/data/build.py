@@ -38,7 +38,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from drape.data.sequence import SequenceFormatError, atomic_write_bytes, read_sequence_header, save_sequence
-from drape.sim.inputs import TEST_GARMENTS, TEST_MOTIONS, resolve_garment, resolve_motion
+from drape.sim.inputs import TEST_GARMENTS, TEST_MOTIONS, resolve_garment, resolve_motion  # noqa: F401 (re-exported)
 from drape.sim.report import quality_report
 from drape.types import BodyShape, DrapeError
 
@@ -47,13 +47,6 @@ DATASET_VERSION = 1
 INDEX_NAME = "index.jsonl"
 MANIFEST_NAME = "dataset.json"
 
-
-def _load_garment(name: str, shape: BodyShape, vert_count: int | None):
-    return resolve_garment(name, body_shape=shape, vert_count=vert_count)
-
-
-def _load_motion(spec: str, fps: float, frames: int | None):
-    return resolve_motion(spec, fps=fps, frames=frames)
 
 
 __all__ = [
@@ -235,12 +228,14 @@ def _atomic_json(path: Path, obj) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
 
 
-def run_task(spec: TaskSpec | dict) -> dict:
+def run_task(spec: TaskSpec | dict, *, progress: bool = False, keep_partial: bool = False) -> dict:
     """Simulate one task and write its files; returns ``{"task_id", "report"}``.
 
     Raises on failure (bad input, simulation blow-up); nothing partial is left
     under the task's names (files are renamed into place only when complete;
-    ``report.json`` is written last).
+    ``report.json`` is written last). With ``keep_partial`` (``drape simulate``),
+    the frames simulated before a blow-up are written, with ``nan: true`` and the
+    error in the report, before :class:`TaskFailed` is raised.
     """
     if isinstance(spec, dict):
         spec = TaskSpec.from_dict(spec)
@@ -257,15 +252,19 @@ def run_task(spec: TaskSpec | dict) -> dict:
             stale.unlink(missing_ok=True)
     config = SimConfig(**spec.sim_config)
     shape = BodyShape.parse(spec.body_shape)
-    garment = _load_garment(spec.garment, shape, spec.vert_count)
-    motion = _load_motion(spec.motion, config.fps, spec.frames)
+    garment = resolve_garment(spec.garment, body_shape=shape, vert_count=spec.vert_count)
+    motion = resolve_motion(spec.motion, fps=config.fps, frames=spec.frames)
     frames = min(spec.frames, motion.frame_count) if spec.frames else None
     t_setup = time.perf_counter() - t0
+    error = None
     try:
-        result = simulate(garment, motion, body_shape=shape, frames=frames, config=config, progress=False)
+        result = simulate(garment, motion, body_shape=shape, frames=frames, config=config, progress=progress)
     except SimulationError as exc:
         done = 0 if exc.partial is None else exc.partial.sequence.frame_count
-        raise TaskFailed(f"simulation failed after {done} frames: {exc}") from exc
+        error = TaskFailed(f"simulation failed after {done} frames: {exc}")
+        if not (keep_partial and done):
+            raise error from exc
+        result = exc.partial
     seq = result.sequence
     meta = dict(seq.meta)
     meta.update({"task_id": spec.task_id, "task": spec.to_dict()})
@@ -284,12 +283,15 @@ def run_task(spec: TaskSpec | dict) -> dict:
         "setup_sec": t_setup,
         "config": config.to_dict(),
         "body_shape": shape.to_dict(),
-        "error": None,
+        "error": None if error is None else str(error),
     }
     report.update(quality_report(seq, garment.panel_uv))
     report["report_sec"] = time.perf_counter() - t1
-    if report["nan"]:
-        raise TaskFailed("simulated garment contains NaN")
+    if report["nan"] and error is None:
+        error = TaskFailed("simulated garment contains NaN")
+        if not keep_partial:
+            raise error
+    report["nan"] = bool(report["nan"] or error is not None)
 
     out.mkdir(parents=True, exist_ok=True)
     save_sequence(out / "sequence.npz", seq)
@@ -312,6 +314,8 @@ def run_task(spec: TaskSpec | dict) -> dict:
     report["sequence_file"] = "sequence.npz"
     report["wall_sec"] = time.perf_counter() - t0
     _atomic_json(out / "report.json", report)
+    if error is not None:
+        raise error
     return {"task_id": spec.task_id, "report": report}
 
 
