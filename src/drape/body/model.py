@@ -33,7 +33,6 @@ def load_anny(rig: str = DEFAULT_RIG, topology: str = FULL_TOPOLOGY):
         import anny
         import torch
 
-        torch.set_grad_enabled(False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = anny.Anny(rig=rig, topology=topology)
