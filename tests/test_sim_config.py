@@ -11,11 +11,11 @@ from drape.types import DrapeError
 
 def test_defaults_resolve_iterations_per_solver():
     assert SimConfig().solver == "style3d"
-    assert SimConfig().solver_iterations == 5
+    assert SimConfig().solver_iterations == 15
     assert SimConfig(solver="vbd").solver_iterations == 15
     assert SimConfig(solver="vbd", iterations=20).solver_iterations == 20
     assert SimConfig(fps=30, substeps=10).dt == pytest.approx(1 / 300)
-    assert SimConfig().to_dict()["iterations"] == 5
+    assert SimConfig().to_dict()["iterations"] == 15
 
 
 @pytest.mark.parametrize(
