@@ -3,9 +3,13 @@
 :class:`OnnxGarmentDynamics` has the interface of
 :class:`drape.model.dynamics.GarmentDynamicsModel` that inference needs (``config``,
 ``reference``, ``normalizer``, ``step(history, skeleton) -> GarmentState``), so
-:func:`drape.rollout.rollout` runs either. Features, contact, rasterization, sampling,
-de-normalisation and skinning are numpy; only the network runs in onnxruntime. Nothing here
-imports torch (a test checks ``'torch' not in sys.modules`` after a rollout).
+:func:`drape.rollout.rollout` runs either. Features, contact, de-normalisation and skinning
+are numpy, rasterization and sampling are fixed scipy.sparse matrices, and only the network
+runs in onnxruntime (one intra-op thread by default). Nothing here imports torch (a test checks
+``'torch' not in sys.modules`` after a rollout). On a 4,920-vertex garment at 64 px a step
+costs about 5.6 ms on one thread against 8.8 ms for the torch model
+(``benchmarks/onnx_vs_torch.py``); over 300-frame rollouts the two agree to a few
+hundredths of a millimetre (float32 rounding, ``tests/test_onnx_backend.py``).
 
 File format (written by :func:`drape.export.onnx.export_onnx`)
 -------------------------------------------------------------
