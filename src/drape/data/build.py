@@ -190,8 +190,10 @@ def plan_tasks(
     for m in motions:
         stems.setdefault(Path(m).stem if Path(m).suffix else m, []).append(m)
     tasks = []
-    for g in garments:
-        for m in motions:
+    garments = list(garments)
+    # Motion-major order: a partly built dataset covers every garment evenly.
+    for m in motions:
+        for g in garments:
             stem = Path(m).stem if Path(m).suffix else m
             if len(stems[stem]) > 1:
                 stem += "-" + hashlib.sha1(m.encode()).hexdigest()[:6]
