@@ -13,7 +13,7 @@ import sys
 
 from drape.types import DrapeError
 
-SUBCOMMANDS = ("demo", "motions", "garments", "simulate", "dataset", "view", "train", "eval", "export")
+SUBCOMMANDS = ("demo", "motions", "garments", "simulate", "dataset", "view", "train", "eval", "export", "animate", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
