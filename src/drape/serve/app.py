@@ -475,6 +475,15 @@ def check_bvh(data: bytes, *, fps: float, limit: int) -> None:
         raise ApiError(422, f"bvh: {exc}") from None
 
 
+def _validation_message(exc) -> str:
+    parts = []
+    for e in exc.errors()[:5]:
+        loc = ".".join(str(x) for x in e.get("loc", ())) or "body"
+        parts.append(f"{loc}: {e.get('msg')}")
+    more = len(exc.errors()) - 5
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
 def _api_models():
     """The pydantic request/response models (pydantic imported lazily)."""
     return _build_api_models()
@@ -655,25 +664,38 @@ def create_app(config: ServeConfig = ServeConfig(), *, loopback_only: bool = Fal
         return JSONResponse({"detail": exc.message}, status_code=exc.status)
 
     # ---------------------------------------------------------------- step
-    @app.post("/v1/step", response_model=StepResponse, responses={404: err, 413: err, 422: err},
-              summary="Predict the next garment frame")
-    def step(req: StepRequest):
-        t0 = time.perf_counter()
-        model, _ = registry.get(req.model)
-        if req.bone_transforms is not None:
-            if req.world_rotations is not None or req.root_translation is not None:
-                raise ApiError(422, "give either bone_transforms or world_rotations + root_translation, not both")
-            T = req.bone_transforms
-            if req.body_shape is not None:
-                check_body_shape(model, req.body_shape)
-        elif req.world_rotations is not None and req.root_translation is not None:
-            T = pose_transforms(registry, model, req.world_rotations, req.root_translation, req.body_shape)
-        else:
-            raise ApiError(422, "missing skeleton: give bone_transforms, or world_rotations and root_translation")
-        verts, vel = step_arrays(model, req.history, T)
-        body = {"verts": verts.tolist(), "velocities": vel.tolist(), "model": req.model,
-                "compute_ms": round(1000.0 * (time.perf_counter() - t0), 3)}
-        return Response(to_json(body), media_type="application/json")
+    step_body = {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/StepRequest"}}}}}
+
+    @app.post("/v1/step", response_model=StepResponse, responses={400: err, 404: err, 413: err, 422: err},
+              summary="Predict the next garment frame", openapi_extra=step_body)
+    async def step(request: Request):
+        # The body is parsed and validated in one pass by pydantic-core (about 4x faster than
+        # json.loads followed by validation on a 5k-vertex history); the schema is StepRequest's.
+        data = await request.body()
+
+        def work():
+            t0 = time.perf_counter()
+            try:
+                req = StepRequest.model_validate_json(data)
+            except ValidationError as exc:
+                raise ApiError(422, _validation_message(exc)) from None
+            model, _ = registry.get(req.model)
+            if req.bone_transforms is not None:
+                if req.world_rotations is not None or req.root_translation is not None:
+                    raise ApiError(422, "give either bone_transforms or world_rotations + root_translation, not both")
+                T = req.bone_transforms
+                if req.body_shape is not None:
+                    check_body_shape(model, req.body_shape)
+            elif req.world_rotations is not None and req.root_translation is not None:
+                T = pose_transforms(registry, model, req.world_rotations, req.root_translation, req.body_shape)
+            else:
+                raise ApiError(422, "missing skeleton: give bone_transforms, or world_rotations and root_translation")
+            verts, vel = step_arrays(model, req.history, T)
+            return to_json({"verts": verts.tolist(), "velocities": vel.tolist(), "model": req.model,
+                            "compute_ms": round(1000.0 * (time.perf_counter() - t0), 3)})
+
+        return Response(await run_in_threadpool(work), media_type="application/json")
 
     @app.post("/v1/step.npz", responses={200: {"content": {"application/octet-stream": {}}}, 400: err, 404: err, 413: err, 422: err},
               summary="Predict the next garment frame (npz in, npz out)",
@@ -728,7 +750,7 @@ def create_app(config: ServeConfig = ServeConfig(), *, loopback_only: bool = Fal
         try:
             req = AnimateRequest.model_validate(fields)
         except ValidationError as exc:
-            raise ApiError(422, "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())) from None
+            raise ApiError(422, _validation_message(exc)) from None
         if req.garment not in _garment_names():
             raise ApiError(422, f"garment {req.garment!r}: unknown; garments: {', '.join(_garment_names())}")
         if bvh is None:
@@ -860,6 +882,18 @@ def create_app(config: ServeConfig = ServeConfig(), *, loopback_only: bool = Fal
         if path.parent != (d / "result").resolve() or not path.is_file():
             raise ApiError(404, f"job {job_id} has no {name}")
         return FileResponse(path, media_type=RESULT_FILES[name], filename=name)
+
+    def openapi():
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {})["StepRequest"] = StepRequest.model_json_schema(
+                ref_template="#/components/schemas/{model}")
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
 
     limits = {"/v1/step": config.max_step_bytes, "/v1/step.npz": config.max_step_bytes,
               "/v1/animate": config.max_upload_bytes + 64 * 1024}
