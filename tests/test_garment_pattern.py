@@ -4,7 +4,6 @@ import numpy as np
 
 from drape.garment import pattern as pat
 from drape.garment.atlas import pack_atlas
-from drape.garment.bodyfit import closest_point_on_triangles
 
 
 def _rect_outline(w=0.4, h=0.6):
@@ -124,23 +123,6 @@ def test_atlas_packs_without_overlap_and_keeps_aspect():
             (a0, a1), (b0, b1) = boxes[i], boxes[j]
             overlap = (a0 < b1).all() and (b0 < a1).all()
             assert not overlap
-
-
-def test_closest_point_on_triangles_against_brute_force():
-    rng = np.random.default_rng(2)
-    tri = rng.normal(size=(50, 3, 3))
-    p = rng.normal(size=(50, 3)) * 2
-    q = closest_point_on_triangles(p, tri)
-    # brute force over a dense barycentric grid
-    n = 60
-    i, j = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
-    k = (i + j) <= n
-    bary = np.stack([i[k], j[k], n - i[k] - j[k]], 1) / n
-    samples = np.einsum("sk,tkc->tsc", bary, tri)
-    d_brute = np.linalg.norm(samples - p[:, None], axis=-1).min(1)
-    d_fast = np.linalg.norm(q - p, axis=1)
-    assert (d_fast <= d_brute + 1e-9).all()
-    assert np.abs(d_fast - d_brute).max() < 0.05
 
 
 class _FakeBody:

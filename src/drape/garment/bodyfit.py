@@ -7,7 +7,6 @@ left = +x, soles on z = 0).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
@@ -77,90 +76,16 @@ class BodyProximity:
         d = np.einsum("pc,pc->p", p - base, n)
         return d, n
 
-    def exact_signed_distance(self, points: np.ndarray, *, candidates: int = 16) -> np.ndarray:
-        """(P,) metres: distance to the nearest body triangle, negative inside.
+    def exact_signed_distance(self, points: np.ndarray) -> np.ndarray:
+        """(P,) metres: exact distance to the nearest body triangle, negative inside
+        (:func:`drape.geometry.distance.signed_distance`)."""
+        from drape.geometry.distance import signed_distance
 
-        The nearest triangle is searched among those around the ``candidates``
-        nearest vertices; the sign comes from that triangle's normal.
-        """
-        p = np.asarray(points, dtype=np.float64)
-        tri_of_vert = self._vertex_faces
-        _, idx = self._tree.query(p, k=min(candidates, len(self.verts)))
-        idx = np.atleast_2d(idx.T).T
-        cand = tri_of_vert[idx].reshape(len(p), -1)  # (P, C) face ids, -1 padded
-        valid = cand >= 0
-        cand = np.where(valid, cand, 0)
-        tri = self.verts[self.faces[cand]]  # (P, C, 3, 3)
-        q = closest_point_on_triangles(p[:, None, :], tri)
-        d2 = ((q - p[:, None, :]) ** 2).sum(-1)
-        d2 = np.where(valid, d2, np.inf)
-        best = d2.argmin(1)
-        rows = np.arange(len(p))
-        t = tri[rows, best]
-        fn = np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0])
-        fn /= np.maximum(np.linalg.norm(fn, axis=1, keepdims=True), 1e-15)
-        qb = q[rows, best]
-        d = np.sqrt(d2[rows, best])
-        # sign: the offset against the face normal; near edges use the blended vertex normal
-        _, nb = self.signed_distance(p)
-        s = np.einsum("pc,pc->p", p - qb, nb)
-        return np.where(s < 0, -d, d)
+        return signed_distance(points, self.verts, self.faces)
 
     def inside(self, points: np.ndarray) -> np.ndarray:
         """(P,) bool: points inside the body."""
         return self.signed_distance(points)[0] < 0
-
-    @cached_property
-    def _vertex_faces(self) -> np.ndarray:
-        V = len(self.verts)
-        counts = np.bincount(self.faces.reshape(-1), minlength=V)
-        width = int(counts.max())
-        out = -np.ones((V, width), dtype=np.int64)
-        order = np.argsort(self.faces.reshape(-1), kind="stable")
-        vids = self.faces.reshape(-1)[order]
-        fids = order // 3
-        start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        slot = np.arange(len(vids)) - start[vids]
-        out[vids, slot] = fids
-        return out
-
-
-def closest_point_on_triangles(p: np.ndarray, tri: np.ndarray) -> np.ndarray:
-    """Closest points: p (..., 3) and triangles tri (..., 3, 3) -> (..., 3), by region (Ericson)."""
-    a, b, c = tri[..., 0, :], tri[..., 1, :], tri[..., 2, :]
-    ab, ac, ap = b - a, c - a, p - a
-    d1 = (ab * ap).sum(-1)
-    d2 = (ac * ap).sum(-1)
-    bp = p - b
-    d3 = (ab * bp).sum(-1)
-    d4 = (ac * bp).sum(-1)
-    cp = p - c
-    d5 = (ab * cp).sum(-1)
-    d6 = (ac * cp).sum(-1)
-    va = d3 * d6 - d5 * d4
-    vb = d5 * d2 - d1 * d6
-    vc = d1 * d4 - d3 * d2
-    denom = va + vb + vc
-    denom = np.where(np.abs(denom) < 1e-30, 1e-30, denom)
-    v = vb / denom
-    w = vc / denom
-    out = a + ab * v[..., None] + ac * w[..., None]  # interior
-    # edges
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_ab = np.clip(d1 / (d1 - d3), 0, 1)
-        t_ac = np.clip(d2 / (d2 - d6), 0, 1)
-        t_bc = np.clip((d4 - d3) / ((d4 - d3) + (d5 - d6)), 0, 1)
-    e_ab = (vc <= 0) & (d1 >= 0) & (d3 <= 0)
-    e_ac = (vb <= 0) & (d2 >= 0) & (d6 <= 0)
-    e_bc = (va <= 0) & ((d4 - d3) >= 0) & ((d5 - d6) >= 0)
-    out = np.where(e_bc[..., None], b + (c - b) * np.nan_to_num(t_bc)[..., None], out)
-    out = np.where(e_ac[..., None], a + ac * np.nan_to_num(t_ac)[..., None], out)
-    out = np.where(e_ab[..., None], a + ab * np.nan_to_num(t_ab)[..., None], out)
-    # vertices
-    out = np.where(((d6 >= 0) & (d5 <= d6))[..., None], c, out)
-    out = np.where(((d3 >= 0) & (d4 <= d3))[..., None], b, out)
-    out = np.where(((d1 <= 0) & (d2 <= 0))[..., None], a, out)
-    return out
 
 
 @dataclass

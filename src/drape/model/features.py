@@ -211,55 +211,37 @@ def offset_space_weights(skin_weights: np.ndarray, bone_names, offset_space: str
 
 
 def closest_points_on_mesh(points: np.ndarray, verts: np.ndarray, faces: np.ndarray, *, candidates: int = 16):
-    """Nearest surface point of a triangle mesh for each query point.
+    """Nearest surface point of a triangle mesh for each query point (exact; :func:`drape.geometry.distance.nearest_on_mesh`).
 
-    points (P, 3), verts (Vb, 3), faces (Tb, 3). The exact point-triangle distance is evaluated
-    for the ``candidates`` faces with the nearest centroids (enough for a body mesh).
-    Returns face (P,) int64, bary (P, 3) float64, distance (P,) float64 metres.
+    points (P, 3), verts (Vb, 3), faces (Tb, 3). ``candidates`` is kept for
+    compatibility: the search is exact whatever its value.
+    Returns face (P,) int64, bary (P, 3) float64, distance (P,) float64 metres (unsigned).
     """
-    from scipy.spatial import cKDTree
+    from drape.geometry.distance import nearest_on_mesh
 
     p = np.asarray(points, dtype=np.float64)
     v = np.asarray(verts, dtype=np.float64)
     f = np.asarray(faces, dtype=np.int64)
-    k = min(candidates, len(f))
-    _, cand = cKDTree(v[f].mean(1)).query(p, k=k)
-    cand = cand.reshape(len(p), k)
-    tri = v[f[cand]]  # (P, k, 3, 3)
-    bary, dist = _point_triangle(p[:, None, :], tri)
-    best = dist.argmin(1)
-    rows = np.arange(len(p))
-    return cand[rows, best], bary[rows, best], dist[rows, best]
+    near = nearest_on_mesh(p, v, f)
+    tri = v[f[near.face]]  # (P, 3, 3)
+    bary = _barycentric(near.closest, tri)
+    return near.face.astype(np.int64), bary, np.linalg.norm(p - near.closest, axis=-1)
 
 
-def _point_triangle(p, tri):
-    """Closest point barycentrics (..., 3) and distances (...) of points p (..., 3) to triangles (..., 3, 3)."""
-    a, b, c = tri[..., 0, :], tri[..., 1, :], tri[..., 2, :]
-    n = np.cross(b - a, c - a)
-    nn = (n * n).sum(-1)
-    safe = np.maximum(nn, 1e-30)
-    # Plane projection barycentrics.
-    l0 = (np.cross(c - b, p - b) * n).sum(-1) / safe
-    l1 = (np.cross(a - c, p - c) * n).sum(-1) / safe
-    l2 = 1.0 - l0 - l1
-    best = np.stack([l0, l1, l2], -1)
-    inside = (l0 >= 0) & (l1 >= 0) & (l2 >= 0) & (nn > 1e-30)
-    q = best[..., 0:1] * a + best[..., 1:2] * b + best[..., 2:3] * c
-    dist = np.where(inside, np.linalg.norm(p - q, axis=-1), np.inf)
-    best = np.where(inside[..., None], best, 0.0)
-    for i, j in ((0, 1), (1, 2), (2, 0)):
-        e0, e1 = tri[..., i, :], tri[..., j, :]
-        d = e1 - e0
-        s = np.clip(((p - e0) * d).sum(-1) / np.maximum((d * d).sum(-1), 1e-30), 0.0, 1.0)
-        q = e0 + s[..., None] * d
-        de = np.linalg.norm(p - q, axis=-1)
-        better = de < dist
-        bb = np.zeros(best.shape)
-        bb[..., i] = 1.0 - s
-        bb[..., j] = s
-        best = np.where(better[..., None], bb, best)
-        dist = np.where(better, de, dist)
-    return best, dist
+def _barycentric(q: np.ndarray, tri: np.ndarray) -> np.ndarray:
+    """(P, 3) barycentric coordinates of points q (P, 3) lying on triangles tri (P, 3, 3)."""
+    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
+    v0, v1, v2 = b - a, c - a, q - a
+    d00 = (v0 * v0).sum(-1)
+    d01 = (v0 * v1).sum(-1)
+    d11 = (v1 * v1).sum(-1)
+    d20 = (v2 * v0).sum(-1)
+    d21 = (v2 * v1).sum(-1)
+    den = np.maximum(d00 * d11 - d01 * d01, 1e-30)
+    w1 = (d11 * d20 - d01 * d21) / den
+    w2 = (d00 * d21 - d01 * d20) / den
+    out = np.clip(np.stack([1.0 - w1 - w2, w1, w2], -1), 0.0, 1.0)
+    return out / out.sum(-1, keepdims=True)
 
 
 @dataclass(frozen=True, eq=False)

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from drape.config import opt
+from drape.data.sequence import atomic_write_bytes
 from drape.types import DrapeError
 
 CHECKPOINT_FORMAT = "drape-train-checkpoint"
@@ -275,26 +276,12 @@ def lbs_error_mm(reference, tracks, frames: int, *, skip: int) -> float:
 # --------------------------------------------------------------------------- files
 
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _save_checkpoint(path: Path, state: dict) -> None:
     import torch
 
     buf = io.BytesIO()
     torch.save(state, buf)
-    _atomic_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
@@ -359,7 +346,7 @@ def plot_losses(path: Path, history: list, val_history: list, *, title: str = ""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
-    _atomic_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
 
 
 # --------------------------------------------------------------------------- data
@@ -552,7 +539,7 @@ def train(
             model.net.eval()
             model.save(paths["last"])
             if best_step is not None and paths["best"].is_file():
-                _atomic_bytes(paths["model"], paths["best"].read_bytes())
+                atomic_write_bytes(paths["model"], paths["best"].read_bytes())
             else:
                 model.save(paths["model"])
             model_path = paths["model"]
@@ -567,7 +554,7 @@ def train(
                 "train_config": _config_dict(config), "model_config": _config_dict(model_config),
                 "val_history": val_history, "model": str(paths["model"]),
             }
-            _atomic_bytes(paths["report"], (json.dumps(report, indent=2) + "\n").encode())
+            atomic_write_bytes(paths["report"], (json.dumps(report, indent=2) + "\n").encode())
             say(f"train: wrote {paths['model']} (best validation {best_val if best_val is None else round(best_val, 3)} mm "
                 f"at step {best_step}; {sec_per_step:.3f} s/step)")
     finally:
