@@ -51,6 +51,13 @@ def test_train_and_eval_cli_on_synthetic(tmp_path, capsys):
               "model_ms_per_frame", "physics_sec_per_frame", "speedup", "frames", "per_frame"):
         assert k in res, k
     assert res["frames"] == 7 and len(res["per_frame"]["vertex_error_mm"]) == 7 and js.with_suffix(".png").is_file()
+    # The ONNX backend evaluates the same rollout (to float32 rounding).
+    pytest.importorskip("onnxruntime")
+    js2 = tmp_path / "eval_onnx.json"
+    assert main(["eval", "--model", str(out), "--data", "synthetic", "--motion", "synth3", "--frames", "10",
+                 "--backend", "onnx", "--json", str(js2), "--no-progress"]) == 0
+    res2 = json.loads(js2.read_text())
+    assert abs(res2["vertex_error_mm"] - res["vertex_error_mm"]) < 0.01
     # Bad input: a clear error and exit code 2.
     assert main(["train", "--data", str(tmp_path / "nope"), "--garment", "x", "--out", str(tmp_path / "z.npz")]) == 2
     assert main(["eval", "--model", str(out), "--data", "synthetic", "--motion", "walk", "--json", str(js)]) == 2

@@ -51,7 +51,9 @@ def register(subparsers) -> None:
                    help="first i+1 frames: simulated (physics) or the skinned reference drape (rest)")
     p.add_argument("--json", required=True, help="output JSON file")
     p.add_argument("--plot", default=None, help="error-vs-frame PNG (default: next to --json)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads for the rollout (default: 1)")
+    p.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                   help="inference backend: torch, or onnxruntime + numpy (a .npz model is exported to ONNX once)")
+    p.add_argument("--threads", type=int, default=1, help="threads for the rollout's network (default: 1)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars")
     p.set_defaults(func=run)
 
@@ -111,12 +113,12 @@ def _simulated_tracks(model, motions: list[str], frames: int | None, shape: Body
 
 
 def run(args: argparse.Namespace) -> int:
+    from drape.animate import load_model
     from drape.eval.evaluate import evaluate
-    from drape.model.dynamics import GarmentDynamicsModel
 
     if args.frames is not None and args.frames < 4:
         raise DrapeError(f"--frames: expected at least 4, got {args.frames}")
-    model = GarmentDynamicsModel.load(args.model)
+    model, _ = load_model(args.model, backend=args.backend, threads=args.threads)
     shape = BodyShape.parse(args.body_shape) if args.body_shape else None
     if args.data == SYNTHETIC:
         from drape.data.windows import synthetic_training_data

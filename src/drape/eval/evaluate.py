@@ -57,7 +57,8 @@ def evaluate(
 ) -> dict:
     """Roll ``model`` out over each track and compare with the ground truth.
 
-    model: :class:`drape.model.dynamics.GarmentDynamicsModel`. tracks: :class:`drape.data.windows.Track`
+    model: :class:`drape.model.dynamics.GarmentDynamicsModel` or the torch-free
+    :class:`drape.model.onnx_backend.OnnxGarmentDynamics` (same ``step`` interface). tracks: :class:`drape.data.windows.Track`
     objects (or a TrainingData, whose tracks and panel_uv are used). frames: limit per track.
     panel_uv: (T, 3, 2) sewing pattern for the stretch rest lengths (default: the reference drape's
     edge lengths). plot: write an error-vs-frame PNG there. physics_sec_per_frame: {track name:
@@ -68,8 +69,6 @@ def evaluate(
     ``per_frame`` (flat lists over all tracks: sequence, frame, vertex_error_mm,
     lbs_vertex_error_mm, penetration_pct, gt_penetration_pct, lbs_penetration_pct, jitter, lbs_jitter).
     """
-    import torch
-
     from drape.rollout import rollout
 
     if init not in INIT_MODES:
@@ -89,9 +88,13 @@ def evaluate(
                                                   "penetration_pct", "gt_penetration_pct", "lbs_penetration_pct",
                                                   "jitter", "lbs_jitter")}
     curves = []
-    prev_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    model.net.eval()
+    net = getattr(model, "net", None)  # torch backend only; the ONNX backend sets its threads at load
+    if net is not None:
+        import torch
+
+        prev_threads = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        net.eval()
     try:
         for tr in tracks:
             if abs(tr.fps - fps) > 1e-6:
@@ -160,7 +163,8 @@ def evaluate(
                     per_frame[key].append(v if math.isfinite(v) else None)
             curves.append((tr.name, np.arange(n, F), err, lbs_err, pen))
     finally:
-        torch.set_num_threads(prev_threads)
+        if net is not None:
+            torch.set_num_threads(prev_threads)
     w = [r["frames"] for r in per_seq]
     out = {k: _mean([r[k] for r in per_seq], w) for k in SUMMARY_KEYS if k not in ("frames", "speedup")}
     out["frames"] = int(sum(w))
