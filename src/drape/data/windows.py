@@ -122,16 +122,19 @@ def split_by_motion(tracks, validation_motions) -> tuple[tuple[Track, ...], tupl
 
     Raises WindowDataError when a listed motion is not in the data or nothing is left to train on.
     """
+    from drape.data.splits import motion_key
+
     tracks = tuple(tracks)
-    val_set = {str(m) for m in validation_motions if str(m)}
-    present = {t.motion for t in tracks}
+    # Motions match by clip name or BVH stem: "07_01", "07_01.bvh" and ".../cmu-daz/07_01.bvh" are one motion.
+    val_set = {motion_key(str(m)) for m in validation_motions if str(m)}
+    present = {motion_key(t.motion) for t in tracks}
     missing = sorted(val_set - present)
     if missing:
         raise WindowDataError(
             f"validation motions {missing} are not in the data (motions present: {', '.join(sorted(present)) or 'none'})"
         )
-    train = tuple(t for t in tracks if t.motion not in val_set)
-    val = tuple(t for t in tracks if t.motion in val_set)
+    train = tuple(t for t in tracks if motion_key(t.motion) not in val_set)
+    val = tuple(t for t in tracks if motion_key(t.motion) in val_set)
     if not train:
         raise WindowDataError(f"every motion ({', '.join(sorted(present))}) is held out for validation; nothing left to train on")
     assert not ({t.motion for t in train} & {t.motion for t in val})
