@@ -31,10 +31,7 @@ from drape.model.features import (
     GarmentReference,
     Normalizer,
     global_channel_count,
-    global_features,
-    pose,
     vertex_channel_names,
-    vertex_features,
 )
 from drape.types import DrapeError, GarmentState, SkeletonState
 
@@ -154,7 +151,7 @@ class GarmentDynamicsModel:
 
     # ------------------------------------------------------------------ inference
     def step(self, history: tuple[GarmentState, ...], skeleton: SkeletonState) -> GarmentState:
-        """Predict the next garment state.
+        """Predict the next garment state (see :func:`drape.model.step.step_garment`).
 
         history: the last ``window + 1`` (or more; the last ``window + 1`` are used) garment states, oldest first.
         skeleton: bone transforms of the history frames followed by the target frame,
@@ -162,26 +159,13 @@ class GarmentDynamicsModel:
         """
         import torch
 
-        n = self.config.window + 1
-        if len(history) < n:
-            raise DrapeError(f"model step: need {n} history states for window {self.config.window}, got {len(history)}")
-        T_all = np.asarray(skeleton.bone_transforms, dtype=np.float32)
-        if T_all.ndim != 4 or T_all.shape[0] != len(history) + 1 or T_all.shape[1] != self.reference.bone_count:
-            raise DrapeError(
-                f"model step: skeleton.bone_transforms: expected ({len(history) + 1}, {self.reference.bone_count}, 4, 4), got {T_all.shape}"
-            )
-        hist = np.stack([np.asarray(s.verts, dtype=np.float32) for s in history[-n:]])
-        if hist.shape[1:] != (self.reference.vert_count, 3):
-            raise DrapeError(f"model step: garment states: expected ({self.reference.vert_count}, 3) verts, got {hist.shape[1:]}")
-        T = T_all[-(n + 1):]
-        vf, c_t = vertex_features(self.reference, hist, T, self.feature_config)
-        gf = global_features(self.reference, T, self.feature_config)
-        with torch.inference_mode():
-            delta = self.predict_delta(torch.from_numpy(vf)[None], torch.from_numpy(gf)[None])[0].numpy()
-        canon = c_t + delta
-        verts = pose(self.reference, canon, T[-1]).astype(np.float32)
-        vel = ((verts - hist[-1]) * self.config.fps).astype(np.float32)
-        return GarmentState(verts=verts, velocities=vel)
+        from drape.model.step import step_garment
+
+        def predict(vf: np.ndarray, gf: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return self.predict_delta(torch.from_numpy(vf)[None], torch.from_numpy(gf)[None])[0].numpy()
+
+        return step_garment(self.reference, self.feature_config, history, skeleton, predict)
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:

@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from drape.geometry.uv_raster import RasterMap
-from drape.model.features import GarmentReference, Normalizer, global_features, pose, vertex_channel_names, vertex_features
+from drape.model.features import GarmentReference, Normalizer, vertex_channel_names
 from drape.types import DrapeError, GarmentState, SkeletonState
 
 ONNX_FORMAT = "drape-garment-dynamics-onnx"
@@ -282,31 +282,12 @@ class OnnxGarmentDynamics:
         return self._uv.sample(img) * n["target_std"] + n["target_mean"]
 
     def step(self, history: tuple[GarmentState, ...], skeleton: SkeletonState) -> GarmentState:
-        """Predict the next garment state (same contract as ``GarmentDynamicsModel.step``).
+        """Predict the next garment state (same contract as ``GarmentDynamicsModel.step``;
+        see :func:`drape.model.step.step_garment`)."""
+        from drape.model.step import step_garment
 
-        history: the last ``window + 1`` (or more; the last ``window + 1`` are used) garment states, oldest first.
-        skeleton: ``bone_transforms`` (len(history) + 1, J, 4, 4) of the history frames then the target frame.
-        Returns a new GarmentState (world verts (V, 3) float32 metres, velocities m/s).
-        """
-        n = self.config.window + 1
-        if len(history) < n:
-            raise DrapeError(f"model step: need {n} history states for window {self.config.window}, got {len(history)}")
-        T_all = np.asarray(skeleton.bone_transforms, dtype=np.float32)
-        if T_all.ndim != 4 or T_all.shape[0] != len(history) + 1 or T_all.shape[1] != self.reference.bone_count:
-            raise DrapeError(
-                f"model step: skeleton.bone_transforms: expected ({len(history) + 1}, {self.reference.bone_count}, 4, 4), got {T_all.shape}"
-            )
-        hist = np.stack([np.asarray(s.verts, dtype=np.float32) for s in history[-n:]])
-        if hist.shape[1:] != (self.reference.vert_count, 3):
-            raise DrapeError(f"model step: garment states: expected ({self.reference.vert_count}, 3) verts, got {hist.shape[1:]}")
-        T = T_all[-(n + 1):]
-        vf, c_t = vertex_features(self.reference, hist, T, self.feature_config)
-        gf = global_features(self.reference, T, self.feature_config)
-        delta = self.predict_delta(vf[None], gf[None])[0]
-        canon = c_t + delta
-        verts = pose(self.reference, canon, T[-1]).astype(np.float32)
-        vel = ((verts - hist[-1]) * self.config.fps).astype(np.float32)
-        return GarmentState(verts=verts, velocities=vel)
+        return step_garment(self.reference, self.feature_config, history, skeleton,
+                            lambda vf, gf: self.predict_delta(vf[None], gf[None])[0])
 
 
 def read_metadata(meta: dict[str, str], *, where: str) -> tuple[dict, dict[str, np.ndarray], str]:

@@ -1,0 +1,50 @@
+"""The one garment step shared by every inference backend (torch, ONNX Runtime).
+
+``next_state = step_garment(reference, cfg, history, skeleton, predict)``: features of
+the last ``window + 1`` states and the skeleton, the backend's ``predict`` (vertex
+features (V, C), global features (G,) -> canonical offset change (V, 3) metres), then
+posing by the target skeleton. numpy only: importing this module loads no torch.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from drape.model.features import global_features, pose, vertex_features
+from drape.types import DrapeError, GarmentState, SkeletonState
+
+
+def step_garment(
+    reference,
+    feature_config,
+    history: tuple[GarmentState, ...],
+    skeleton: SkeletonState,
+    predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> GarmentState:
+    """Predict the next garment state.
+
+    history: the last ``window + 1`` (or more; the last ``window + 1`` are used) garment states, oldest first.
+    skeleton: ``bone_transforms`` (len(history) + 1, J, 4, 4) of the history frames then the target frame.
+    Returns a new GarmentState: world verts (V, 3) float32 metres, velocities (V, 3) m/s.
+    """
+    n = feature_config.window + 1
+    if len(history) < n:
+        raise DrapeError(f"model step: need {n} history states for window {feature_config.window}, got {len(history)}")
+    T_all = np.asarray(skeleton.bone_transforms, dtype=np.float32)
+    if T_all.ndim != 4 or T_all.shape[0] != len(history) + 1 or T_all.shape[1] != reference.bone_count:
+        raise DrapeError(
+            f"model step: skeleton.bone_transforms: expected ({len(history) + 1}, {reference.bone_count}, 4, 4), "
+            f"got {T_all.shape}"
+        )
+    hist = np.stack([np.asarray(s.verts, dtype=np.float32) for s in history[-n:]])
+    if hist.shape[1:] != (reference.vert_count, 3):
+        raise DrapeError(f"model step: garment states: expected ({reference.vert_count}, 3) verts, got {hist.shape[1:]}")
+    T = T_all[-(n + 1):]
+    vf, c_t = vertex_features(reference, hist, T, feature_config)
+    gf = global_features(reference, T, feature_config)
+    canon = c_t + predict(vf, gf)
+    verts = pose(reference, canon, T[-1]).astype(np.float32)
+    vel = ((verts - hist[-1]) * feature_config.fps).astype(np.float32)
+    return GarmentState(verts=verts, velocities=vel)
