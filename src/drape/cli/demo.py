@@ -36,6 +36,7 @@ def register(subparsers) -> None:
     p.add_argument("--garment", default="tshirt", help="garment library name or file (default: tshirt)")
     p.add_argument("--motion", default="walk", help="motion name or BVH path (default: walk)")
     p.add_argument("--body-shape", default="", help="body shape: name=value,... or a JSON file (default: average)")
+    p.add_argument("--loops", type=int, default=1, help="repeat a looping clip N times, seam blended (default: 1)")
     p.add_argument("--frames", type=int, default=60, help="motion frames (default: 60)")
     p.add_argument("--vert-count", type=int, default=None, help="garment vertex count (default: the garment's own)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars")
@@ -68,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         vert_count=args.vert_count,
         sim_config=config.to_dict(),
         out_dir=str(out),
+        loops=args.loops,
         preview_frames=4,
     )
     report = run_task(spec, progress=args.progress)["report"]

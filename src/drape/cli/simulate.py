@@ -33,6 +33,7 @@ def register(subparsers) -> None:
     p.add_argument("--garment", required=True, help="garment library name or garment file; 'tube' is a small test skirt")
     p.add_argument("--motion", required=True, help="motion name or BVH path; 'swing' is a synthetic leg swing")
     p.add_argument("--body-shape", default="", help="body shape: name=value,... or a JSON file (default: average)")
+    p.add_argument("--loops", type=int, default=1, help="repeat a looping clip N times, seam blended (default: 1)")
     p.add_argument("--frames", type=int, default=None, help="motion frames to simulate (default: all)")
     p.add_argument("--vert-count", type=int, default=None, help="target garment vertex count (library garments)")
     p.add_argument("--preview-frames", type=int, default=4, help="frames shown in preview.png (0: no preview)")
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         vert_count=args.vert_count,
         sim_config=config.to_dict(),
         out_dir=str(args.out),
+        loops=args.loops,
         preview_frames=args.preview_frames,
     )
     report = run_task(spec, progress=args.progress, keep_partial=True)["report"]

@@ -96,6 +96,8 @@ class TaskSpec:
     """Folder receiving sequence.npz, rest_drape.npy, report.json, preview.png."""
     preview_frames: int = 4
     """Frames in preview.png (0: no preview)."""
+    loops: int = 1
+    """Times a looping clip is repeated (its seam blended)."""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -293,7 +295,7 @@ def run_task(spec: TaskSpec | dict, *, progress: bool = False, keep_partial: boo
     config = SimConfig(**spec.sim_config)
     shape = BodyShape.parse(spec.body_shape)
     garment = resolve_garment(spec.garment, body_shape=shape, vert_count=spec.vert_count)
-    motion = resolve_motion(spec.motion, fps=config.fps, frames=spec.frames)
+    motion = resolve_motion(spec.motion, fps=config.fps, frames=spec.frames, loops=spec.loops)
     frames = min(spec.frames, motion.frame_count) if spec.frames else None
     t_setup = time.perf_counter() - t0
     # The rest-pose drape depends only on garment, shape and settings: settle once, reuse it.

@@ -55,8 +55,14 @@ def resolve_garment(spec: str, *, body_shape: BodyShape | None = None, vert_coun
     return make_garment(spec, **kw)
 
 
-def resolve_motion(spec: str, *, fps: float = 30.0, frames: int | None = None) -> Motion:
-    """The motion named by ``spec`` at ``fps``; a looping clip shorter than ``frames`` is repeated."""
+def resolve_motion(spec: str, *, fps: float = 30.0, frames: int | None = None, loops: int = 1) -> Motion:
+    """The motion named by ``spec`` at ``fps``.
+
+    ``loops`` repeats a looping clip that many times (its seam is blended); a looping
+    clip still shorter than ``frames`` is repeated further to reach it.
+    """
+    if not isinstance(loops, int) or isinstance(loops, bool) or loops < 1:
+        raise DrapeError(f"loops: expected a positive integer, got {loops!r}")
     if spec == "swing":
         from drape.body import Body
         from drape.sim.testing import make_swing_motion
@@ -65,6 +71,10 @@ def resolve_motion(spec: str, *, fps: float = 30.0, frames: int | None = None) -
     from drape.motion import load_motion
 
     motion = load_motion(spec, fps=fps)
-    if frames and frames > motion.frame_count and motion.loop:
-        motion = load_motion(spec, fps=fps, loops=int(np.ceil(frames / motion.frame_count)))
+    if loops > 1 and not motion.loop:
+        raise DrapeError(f"motion {motion.name}: --loops {loops} needs a looping clip; this one does not loop")
+    single = motion.frame_count
+    count = max(loops, int(np.ceil(frames / single)) if frames and motion.loop else 1)
+    if count > 1:
+        motion = load_motion(spec, fps=fps, loops=count)
     return motion
