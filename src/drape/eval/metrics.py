@@ -40,7 +40,7 @@ def penetration_pct_per_frame(garment_verts: np.ndarray, body_verts: np.ndarray,
     """(F,) float64: % of garment vertices more than ``depth`` metres inside the body, per frame.
 
     garment_verts (F, V, 3), body_verts (F, Vb, 3) metres; body_faces (Tb, 3) outward oriented.
-    Signed distance to the nearest body face (HOOD's definition), no post-processing.
+    Signed distance to the nearest body face, no post-processing.
     """
     from drape.geometry.distance import MeshTopology, penetration_pct
 

@@ -16,7 +16,7 @@ The frame weights are chosen per garment (``offset_space``):
 * ``"torso"``: the skin weights with every leg bone's weight (hip joints, thighs, shins,
   feet, toes) moved onto the root. For skirts and dresses: the upper part follows the
   spine, the skirt part is carried rigidly by the pelvis and never blends the two thighs,
-  so LBS cannot tear the skirt between the legs (SNUG issue 10); the swing of the skirt
+  so LBS cannot tear the skirt between the legs; the swing of the skirt
   is left to the network, which sees the leg motion in the skeleton features.
 * ``"root"``: all weight on the root bone, i.e. the root's rigid local frame.
 * ``"auto"`` (default): ``"torso"`` for ``kind`` skirt/dress, ``"lbs"`` otherwise.
