@@ -2,37 +2,7 @@
 
 from drape.cli.main import main
 
-TINY = """HIERARCHY
-ROOT Hips
-{
-  OFFSET 0 0 0
-  CHANNELS 6 Xposition Yposition Zposition Zrotation Yrotation Xrotation
-  JOINT Arm
-  {
-    OFFSET 1 0 0
-    CHANNELS 3 Zrotation Xrotation Yrotation
-    End Site
-    {
-      OFFSET 2 0 0
-    }
-  }
-  JOINT Leg
-  {
-    OFFSET 0 -1 0
-    CHANNELS 3 Xrotation Yrotation Zrotation
-    End Site
-    {
-      OFFSET 0 -3 0
-    }
-  }
-}
-MOTION
-Frames: 3
-Frame Time: 0.5
-0 0 0 0 0 0 0 0 0 0 0 0
-1 2 3 90 0 0 0 0 90 0 0 0
-0 0 0 0 0 0 30 40 50 90 0 0
-"""
+from tests.test_motion_bvh import TINY  # the hand-written BVH with exact known values
 
 
 def test_motions_lists_builtin_clips(capsys):
