@@ -112,3 +112,21 @@ def test_no_bundled_model_says_how_to_train(tmp_path, monkeypatch):
     (tmp_path / "none" / "tshirt.npz").write_bytes(b"x")
     assert A.resolve_model_path(None, garment="tshirt") == tmp_path / "none" / "tshirt.npz"
     assert A.resolve_model_path("tshirt") == tmp_path / "none" / "tshirt.npz"
+
+
+def test_demo_fast_setting_runs_the_learned_pipeline(tiny_tube_model, tmp_path, capsys):
+    """drape demo is drape animate on defaults: bundled-model lookup aside, the same files come out."""
+    import json
+
+    from drape.export import read_glb
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--garment", "tube", "--motion", "swing", "--model", str(tiny_tube_model),
+                 "--frames", "6", "--init", "rest", "--no-progress"]) == 0
+    for name in ("avatar.glb", "preview.gif", "report.json"):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "report.json").read_text())
+    assert report["frames"] == 6 and report["init"] == "rest" and report["model"] == str(tiny_tube_model)
+    gltf, _ = read_glb(out / "avatar.glb")
+    assert gltf["animations"] and len(gltf["meshes"]) >= 2
+    assert "drape view" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-from drape.data.splits import EXCLUDED_BUILTINS, TEST_MOTIONS, VAL_MOTIONS, dataset_motions, motion_key
+from drape.data.splits import EXCLUDED_BUILTINS, TEST_MOTIONS, VAL_MOTIONS, dataset_motions, motion_key, test_motions
 
 
 def test_motion_key_names_bvh_by_stem():
@@ -15,3 +15,9 @@ def test_dataset_motions_hold_out_test_motions(shared_dir):
     assert len(set(motions)) == len(motions) and len(motions) > 40
     # Both conversions of a held-out CMU trial stay out: no file of a test stem anywhere.
     assert not any(motion_key(m) == "07_01" for m in motions)
+
+
+def test_test_motions_are_exactly_the_held_out_ones(shared_dir):
+    specs = test_motions(shared_dir)
+    assert sorted(motion_key(m) for m in specs) == sorted(TEST_MOTIONS)
+    assert not set(specs) & set(dataset_motions(shared_dir))

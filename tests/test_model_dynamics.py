@@ -70,6 +70,26 @@ def test_fresh_model_carries_garment_with_skeleton():
         model.step(hist[:2], _skeleton(T[:3]))
 
 
+def test_offset_prediction_is_relative_to_the_reference():
+    """prediction="offset": a fresh model (zero head, identity normaliser) puts the garment back on the
+    reference drape posed by the target skeleton, whatever the history; targets are canonical - reference."""
+    import dataclasses
+
+    cfg = dataclasses.replace(SMALL, prediction="offset")
+    ref = synthetic_reference(6, 6)
+    model = GarmentDynamicsModel(cfg, ref)
+    T = synthetic_motion(4, seed=3)
+    X = synthetic_sequence(ref.verts, T) + 0.01  # history off the reference
+    hist = tuple(GarmentState(X[f], np.zeros_like(X[f])) for f in range(3))
+    out = model.step(hist, _skeleton(T))
+    np.testing.assert_allclose(out.verts, pose(ref, ref.verts, T[3]), atol=1e-5)
+    s = sequence_samples(ref, X, T, cfg.features)
+    R, t = T[3, 0, :3, :3], T[3, 0, :3, 3]
+    np.testing.assert_allclose(s["target"][-1], (X[3] - t) @ R - ref.verts, atol=1e-5)
+    with pytest.raises(DrapeError, match="prediction"):
+        ModelConfig(prediction="accel").features
+
+
 def _train(seed, steps, data, ref):
     fit = NormalizerFit()
     fit.add(data["vertex"], data["global"], data["target"])

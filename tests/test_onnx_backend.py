@@ -13,7 +13,7 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 from drape.export.onnx import export_onnx, verify_onnx  # noqa: E402
-from drape.geometry.uv_raster import build_raster_map, rasterize, sample  # noqa: E402
+from drape.geometry.uv_raster import build_raster_map, padded_sample_taps, rasterize, sample  # noqa: E402
 from drape.model.dynamics import GarmentDynamicsModel, ModelConfig  # noqa: E402
 from drape.model.features import NormalizerFit, global_features, sequence_samples, vertex_features  # noqa: E402
 from drape.model.onnx_backend import (  # noqa: E402
@@ -21,7 +21,6 @@ from drape.model.onnx_backend import (  # noqa: E402
     OnnxGarmentDynamics,
     _NumpyUV,
     pack_arrays,
-    padded_sample_taps,
 )
 from drape.model.synthetic import synthetic_motion, synthetic_reference, synthetic_sequence  # noqa: E402
 from drape.rollout import rollout  # noqa: E402

@@ -163,17 +163,3 @@ def test_cli_rejects_bad_options(tmp_path, capsys):
     rc = main(["simulate", "--garment", "tube", "--motion", "swing", "--substeps", "0", "--out", str(tmp_path)])
     assert rc == 2
     assert "SimConfig.substeps: expected" in capsys.readouterr().err
-
-
-def test_demo_fast_setting_writes_avatar(tmp_path):
-    from drape.cli.main import main
-    from drape.export import read_glb
-
-    out = tmp_path / "demo"
-    code = main(["demo", "--out", str(out), "--garment", "tube", "--motion", "swing", "--frames", "3",
-                 "--settle-frames", "2", "--blend-frames", "1", "--no-progress"])
-    assert code == 0
-    for name in ("avatar.glb", "sequence.npz", "report.json", "preview.png"):
-        assert (out / name).is_file(), name
-    gltf, _ = read_glb(out / "avatar.glb")
-    assert gltf["animations"] and len(gltf["meshes"]) >= 2

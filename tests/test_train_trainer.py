@@ -90,6 +90,17 @@ def test_smoke_loss_decreases_and_outputs(tmp_path, data):
         np.testing.assert_array_equal(getattr(model.normalizer, k), v)
 
 
+def test_training_on_a_test_motion_is_refused(tmp_path, data):
+    import dataclasses
+
+    leaked = dataclasses.replace(data, tracks=(dataclasses.replace(data.tracks[0], motion="07_01"),) + data.tracks[1:])
+    cfg = TrainConfig(steps=1, batch_size=1, unroll=1, val_motions="synth3")
+    with pytest.raises(TrainError, match=r"held-out test motions \['07_01'\]"):
+        train(cfg, leaked, "prism", tmp_path / "m.npz", model_config=SMALL, progress=False, log=lambda *_: None)
+    allowed = dataclasses.replace(cfg, allow_test_motions=True)
+    assert train(allowed, leaked, "prism", tmp_path / "m.npz", model_config=SMALL, progress=False, log=lambda *_: None).finished
+
+
 def test_resume_after_kill_is_bit_identical(tmp_path, data):
     cfg = TrainConfig(steps=6, batch_size=2, unroll=2, curriculum=0.5, lr=3e-3, warmup_steps=2, noise_std=0.001,
                       val_motions="synth3", val_every=3, val_frames=8, checkpoint_every=2, seed=1)

@@ -187,6 +187,9 @@ class GarmentState:
     """(V, 3) float32 metres, world frame."""
     velocities: np.ndarray
     """(V, 3) float32 m/s."""
+    canonical: np.ndarray | None = None
+    """(V, 3) float32 metres or None: ``verts`` unposed into the offset space of the model that
+    predicted this state (set by a model step, so the next step need not invert the skinning)."""
 
 
 @dataclass(frozen=True)

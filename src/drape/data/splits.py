@@ -52,3 +52,24 @@ def dataset_motions(shared_dir: str | Path) -> list[str]:
         order.append(f)
     order.extend(bi)
     return order
+
+
+def test_motions(shared_dir: str | Path) -> list[str]:
+    """The test motions as specs for ``drape dataset build``: built-in clip names and the BVH files of
+    ``shared_dir/motions/{cmu,cmu-daz}`` whose stem is a test motion (each trial once: ``cmu-daz``
+    first, so a trial in both conversions is taken from one)."""
+    from drape.motion import builtin_clips
+
+    names = {c.name for c in builtin_clips()}
+    root = Path(shared_dir) / "motions"
+    out: list[str] = []
+    for key in TEST_MOTIONS:
+        if key in names:
+            out.append(key)
+            continue
+        for sub in ("cmu-daz", "cmu"):
+            f = root / sub / f"{key}.bvh"
+            if f.is_file():
+                out.append(str(f))
+                break
+    return out

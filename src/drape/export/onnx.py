@@ -47,7 +47,7 @@ def _predict_module(model):
     """A torch module computing ``model.predict_delta`` with export-friendly gathers (no index_add)."""
     import torch
 
-    from drape.model.onnx_backend import padded_sample_taps
+    from drape.geometry.uv_raster import padded_sample_taps
 
     m = model.raster_map
     tap_pixel, tap_weight = padded_sample_taps(m)

@@ -27,6 +27,7 @@ import numpy as np
 from drape.config import opt
 from drape.geometry.uv_raster import build_raster_map
 from drape.model.features import (
+    PREDICTIONS,
     FeatureConfig,
     GarmentReference,
     Normalizer,
@@ -46,6 +47,8 @@ class ModelConfig:
     window: int = opt(2, "i: garment frames t-i..t are read to predict t+1 (1 or 2)")
     fps: float = opt(30.0, "frame rate the model works at (Hz)")
     contact_threshold: float = opt(0.01, "metres: contact distance below which a vertex is flagged in contact")
+    prediction: str = opt("delta", "network output: delta (offset change since frame t) or offset (whole offset from the reference)",
+                          choices=PREDICTIONS)
     image_size: int = opt(64, "UV feature-map size in pixels (square; divisible by 2^levels)")
     dilation: int = opt(3, "pixels of dilation around UV panels")
     widths: str = opt("24,48,96", "U-Net channels per level, comma separated")
@@ -55,7 +58,7 @@ class ModelConfig:
 
     @property
     def features(self) -> FeatureConfig:
-        return FeatureConfig(window=self.window, fps=self.fps, contact_threshold=self.contact_threshold)
+        return FeatureConfig(window=self.window, fps=self.fps, contact_threshold=self.contact_threshold, prediction=self.prediction)
 
     @property
     def net(self):

@@ -56,8 +56,9 @@ root ang. vel. (3)    rad/s  log(R_root(t)^T R_root(t+1)) * fps (root frame)
 previous ang. vel (3) rad/s  t-1 -> t
 ====================  =====  ==============================================================
 
-Target: ``delta = canonical(t+1) - canonical(t)`` (3, m) per vertex; the next offset is
-``offset(t) + delta``. Every channel is normalised by per-channel mean/std computed over a
+Target (``FeatureConfig.prediction``): ``"delta"``, ``canonical(t+1) - canonical(t)`` (3, m) per
+vertex, the next offset being ``offset(t) + delta``; or ``"offset"``, the whole offset
+``canonical(t+1) - reference``, the history entering only as input (errors are not integrated). Every channel is normalised by per-channel mean/std computed over a
 dataset (:class:`Normalizer`) and saved with the model.
 
 Training plan (for the trainer): the per-vertex features are written once for numpy and
@@ -78,6 +79,7 @@ import numpy as np
 from drape.types import DrapeError
 
 OFFSET_SPACES = ("auto", "lbs", "torso", "root")
+PREDICTIONS = ("delta", "offset")
 LOOSE_KINDS = ("skirt", "dress")
 BODY_PARTS = ("torso", "head", "left_arm", "right_arm", "left_leg", "right_leg")
 
@@ -292,10 +294,15 @@ class FeatureConfig:
     """Frame rate the model works at (Hz)."""
     contact_threshold: float = 0.01
     """Metres: a vertex whose contact distance is below this is flagged as in contact."""
+    prediction: str = "delta"
+    """What the network predicts per vertex (canonical frame, metres): ``"delta"`` the change
+    canonical(t+1) - canonical(t), or ``"offset"`` the whole offset canonical(t+1) - reference."""
 
     def __post_init__(self):
         if self.window not in (1, 2):
             raise DrapeError(f"feature config: window must be 1 or 2, got {self.window}")
+        if self.prediction not in PREDICTIONS:
+            raise DrapeError(f"feature config: prediction must be one of {PREDICTIONS}, got {self.prediction!r}")
         if not self.fps > 0:
             raise DrapeError(f"feature config: fps must be positive, got {self.fps}")
 
@@ -446,16 +453,29 @@ def canonical(ref: GarmentReference, verts, transforms, *, torch: bool = False):
     return unskin(ref.arrays(torch=torch)["frame_weights"], transforms, verts)
 
 
+def prediction_base(ref: GarmentReference, c_t, cfg: FeatureConfig):
+    """What the network's output is added to: canonical(t) (``delta``) or the reference drape (``offset``).
+
+    c_t: (..., V, 3) canonical of the last history frame (numpy or torch); the result broadcasts with it.
+    """
+    if cfg.prediction == "delta":
+        return c_t
+    verts = ref.arrays(torch=_is_torch(c_t))["verts"]
+    return verts.to(dtype=c_t.dtype) if _is_torch(c_t) else verts.astype(c_t.dtype, copy=False)
+
+
 def pose(ref: GarmentReference, canon, transforms, *, torch: bool = False):
     """World garment (..., V, 3) from rest-frame verts (..., V, 3) and transforms (..., J, 4, 4)."""
     return skin(ref.arrays(torch=torch)["frame_weights"], transforms, canon)
 
 
-def vertex_features(ref: GarmentReference, history, transforms, cfg: FeatureConfig):
+def vertex_features(ref: GarmentReference, history, transforms, cfg: FeatureConfig, *, history_canonical=None):
     """Per-vertex features (..., V, C) for the target frame after the history.
 
     history: (..., window + 1, V, 3) world garment vertices, oldest first (numpy or torch).
     transforms: (..., window + 2, J, 4, 4) bone transforms of those frames then the target frame.
+    history_canonical: optional (..., window + 1, V, 3), the history already unposed
+    (:func:`canonical`); it saves the inverse skinning at inference.
     Returns (features (..., V, C), canonical of the last history frame (..., V, 3)).
     """
     is_t = _is_torch(history)
@@ -472,7 +492,10 @@ def vertex_features(ref: GarmentReference, history, transforms, cfg: FeatureConf
     else:
         transforms = transforms.astype(history.dtype, copy=False)
     W = a["frame_weights"]
-    canon = unskin(W, transforms[..., :n, :, :, :], history)  # (..., n, V, 3)
+    if history_canonical is None:
+        canon = unskin(W, transforms[..., :n, :, :, :], history)  # (..., n, V, 3)
+    else:
+        canon = history_canonical
     fps = cfg.fps
     c_t = canon[..., -1, :, :]
     chans = [c_t - a["verts"], (c_t - canon[..., -2, :, :]) * fps]
@@ -536,7 +559,8 @@ def sequence_samples(ref: GarmentReference, garment_verts: np.ndarray, transform
 
     garment_verts (F, V, 3) world; transforms (F, J, 4, 4). frames: target frame indices
     (default all from window + 1 to F - 1). Returns vertex (N, V, C), global (N, G),
-    target (N, V, 3) = canonical(t+1) - canonical(t) in metres, and frames (N,).
+    target (N, V, 3) metres = canonical(t+1) minus :func:`prediction_base` (canonical(t) or the
+    reference), and frames (N,).
     """
     n = cfg.window + 1
     F = len(garment_verts)
@@ -549,7 +573,8 @@ def sequence_samples(ref: GarmentReference, garment_verts: np.ndarray, transform
     win = np.stack([T[idx - n + k] for k in range(n + 1)], 1)  # (N, n+1, J, 4, 4)
     vf, c_t = vertex_features(ref, hist, win, cfg)
     c_next = canonical(ref, X[idx], T[idx])
-    return {"vertex": vf, "global": global_features(ref, win, cfg), "target": c_next - c_t, "frames": idx}
+    target = c_next - prediction_base(ref, c_t, cfg)
+    return {"vertex": vf, "global": global_features(ref, win, cfg), "target": target, "frames": idx}
 
 
 # --------------------------------------------------------------------------- normalisation

@@ -121,23 +121,6 @@ def _import_ort():
 # --------------------------------------------------------------------------- numpy UV gathers
 
 
-def padded_sample_taps(m: RasterMap) -> tuple[np.ndarray, np.ndarray]:
-    """Sampling taps regrouped per vertex: pixel (V, K) int64 and weight (V, K) float32, zero-weight padding.
-
-    ``values[v] = sum_k weight[v, k] * flat_image[pixel[v, k]]`` equals :func:`drape.geometry.uv_raster.sample`.
-    """
-    v = m.sample_vertex.astype(np.int64)
-    counts = np.bincount(v, minlength=m.vert_count)
-    k = max(int(counts.max()) if len(counts) else 0, 1)
-    order = np.argsort(v, kind="stable")
-    slot = np.arange(len(v)) - np.repeat(np.cumsum(counts) - counts, counts)
-    pixel = np.zeros((m.vert_count, k), dtype=np.int64)
-    weight = np.zeros((m.vert_count, k), dtype=np.float32)
-    pixel[v[order], slot] = m.sample_pixel[order]
-    weight[v[order], slot] = m.sample_weight[order]
-    return pixel, weight
-
-
 class _NumpyUV:
     """Rasterize (B, V, C) -> (B, C + 1, H, W) with the mask channel, and sample (B, 3, H, W) -> (B, V, 3).
 

@@ -2,7 +2,7 @@
 
 ``next_state = step_garment(reference, cfg, history, skeleton, predict)``: features of
 the last ``window + 1`` states and the skeleton, the backend's ``predict`` (vertex
-features (V, C), global features (G,) -> canonical offset change (V, 3) metres), then
+features (V, C), global features (G,) -> canonical (V, 3) metres added to the prediction base), then
 posing by the target skeleton. numpy only: importing this module loads no torch.
 """
 
@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from drape.model.features import global_features, pose, vertex_features
+from drape.model.features import global_features, pose, prediction_base, vertex_features
 from drape.types import DrapeError, GarmentState, SkeletonState
 
 
@@ -27,7 +27,8 @@ def step_garment(
 
     history: the last ``window + 1`` (or more; the last ``window + 1`` are used) garment states, oldest first.
     skeleton: ``bone_transforms`` (len(history) + 1, J, 4, 4) of the history frames then the target frame.
-    Returns a new GarmentState: world verts (V, 3) float32 metres, velocities (V, 3) m/s.
+    Returns a new GarmentState: world verts (V, 3) float32 metres, velocities (V, 3) m/s, and its
+    canonical (unposed) verts, which the next step reads instead of inverting the skinning.
     """
     n = feature_config.window + 1
     if len(history) < n:
@@ -42,9 +43,14 @@ def step_garment(
     if hist.shape[1:] != (reference.vert_count, 3):
         raise DrapeError(f"model step: garment states: expected ({reference.vert_count}, 3) verts, got {hist.shape[1:]}")
     T = T_all[-(n + 1):]
-    vf, c_t = vertex_features(reference, hist, T, feature_config)
+    # States from an earlier step of this model carry their unposed verts: no inverse skinning then.
+    cached = [s.canonical for s in history[-n:]]
+    hist_c = None
+    if all(c is not None and np.shape(c) == (reference.vert_count, 3) for c in cached):
+        hist_c = np.stack(cached).astype(np.float32, copy=False)
+    vf, c_t = vertex_features(reference, hist, T, feature_config, history_canonical=hist_c)
     gf = global_features(reference, T, feature_config)
-    canon = c_t + predict(vf, gf)
+    canon = (prediction_base(reference, c_t, feature_config) + predict(vf, gf)).astype(np.float32)
     verts = pose(reference, canon, T[-1]).astype(np.float32)
     vel = ((verts - hist[-1]) * feature_config.fps).astype(np.float32)
-    return GarmentState(verts=verts, velocities=vel)
+    return GarmentState(verts=verts, velocities=vel, canonical=canon)

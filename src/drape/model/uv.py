@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from drape.geometry.uv_raster import RasterMap
+from drape.geometry.uv_raster import RasterMap, padded_sample_taps
 from drape.types import DrapeError
 
 
@@ -26,9 +26,11 @@ class UVMapper(torch.nn.Module):
         self.register_buffer("tri_verts", torch.from_numpy(m.tri_verts.reshape(-1).astype(np.int64)), persistent=False)
         self.register_buffer("bary", torch.from_numpy(bary.reshape(-1, 3)), persistent=False)
         self.register_buffer("mask", torch.from_numpy(m.mask.astype(np.float32)), persistent=False)
-        self.register_buffer("sample_vertex", torch.from_numpy(m.sample_vertex.astype(np.int64)), persistent=False)
-        self.register_buffer("sample_pixel", torch.from_numpy(m.sample_pixel.astype(np.int64)), persistent=False)
-        self.register_buffer("sample_weight", torch.from_numpy(m.sample_weight.astype(np.float32)), persistent=False)
+        # Sampling taps regrouped per vertex (V, K), zero-weight padding: one gather, one weighted sum.
+        pixel, weight = padded_sample_taps(m)
+        self.taps = pixel.shape[1]
+        self.register_buffer("tap_pixel", torch.from_numpy(pixel.reshape(-1)), persistent=False)
+        self.register_buffer("tap_weight", torch.from_numpy(weight), persistent=False)
 
     def rasterize(self, vertex_features: torch.Tensor) -> torch.Tensor:
         """(..., V, C) -> (..., C, H, W); empty pixels are 0."""
@@ -45,8 +47,8 @@ class UVMapper(torch.nn.Module):
         """(..., C, H, W) -> (..., V, C), bilinear at each vertex UV, averaged over a vertex's UVs."""
         if image.ndim < 3 or tuple(image.shape[-2:]) != (self.height, self.width):
             raise DrapeError(f"UVMapper.sample: expected (..., C, {self.height}, {self.width}), got {tuple(image.shape)}")
-        flat = image.reshape(*image.shape[:-2], self.height * self.width)
-        taps = flat.index_select(-1, self.sample_pixel) * self.sample_weight.to(image.dtype)  # (..., C, N)
-        out = torch.zeros(*image.shape[:-2], self.vert_count, dtype=image.dtype, device=image.device)
-        out = out.index_add(-1, self.sample_vertex, taps)
-        return out.transpose(-1, -2)
+        lead, C = image.shape[:-3], image.shape[-3]
+        # Pixel-major (..., H*W, C): a free view of a channels-last image, then row gathers.
+        flat = image.movedim(-3, -1).reshape(*lead, self.height * self.width, C)
+        taps = flat.index_select(-2, self.tap_pixel).reshape(*lead, self.vert_count, self.taps, C)
+        return (taps * self.tap_weight.to(image.dtype)[..., None]).sum(-2)  # (..., V, C)

@@ -87,6 +87,7 @@ class TrainConfig:
     body_shape: str = opt("", "dataset body shape to train on, name=value,... (default: the average body)")
     normalizer_samples: int = opt(2000, "teacher-forced frames used for the normalisation statistics")
     threads: int = opt(1, "torch CPU threads (more than the free cores slows training down sharply)")
+    allow_test_motions: bool = opt(False, "train even when the data holds a held-out test motion (drape.data.splits.TEST_MOTIONS)")
 
     def __post_init__(self) -> None:
         checks = [
@@ -166,7 +167,7 @@ def unroll(model, history, transforms, global_feats, *, need_canonical: bool = F
     """
     import torch
 
-    from drape.model.features import pose, vertex_features
+    from drape.model.features import pose, prediction_base, vertex_features
 
     ref = model.reference
     n = model.config.window + 1
@@ -176,7 +177,7 @@ def unroll(model, history, transforms, global_feats, *, need_canonical: bool = F
     for k in range(K):
         Tw = transforms[:, k : k + n + 1]
         vf, c_t = vertex_features(ref, hist, Tw, model.feature_config)
-        canon = c_t + model.predict_delta(vf, global_feats[:, k])
+        canon = prediction_base(ref, c_t, model.feature_config) + model.predict_delta(vf, global_feats[:, k])
         x = pose(ref, canon, Tw[:, -1], torch=True)
         worlds.append(x)
         if need_canonical:
@@ -416,6 +417,13 @@ def train(
     if abs(model_config.fps - fps) > 1e-6:
         raise TrainError(f"model config fps {model_config.fps} does not match the data ({fps} fps)")
     train_tracks, val_tracks = split_by_motion(data.tracks, config.validation_motions)
+    if not config.allow_test_motions:
+        from drape.data.splits import TEST_MOTIONS, motion_key
+
+        leaked = sorted({t.motion for t in train_tracks if motion_key(t.motion) in TEST_MOTIONS})
+        if leaked:
+            raise TrainError(f"train: the training sequences include held-out test motions {leaked}; drop them from the "
+                             "data (drape.data.splits), or pass --allow-test-motions")
     n = model_config.window + 1
     ds = WindowDataset(data.reference, train_tracks, window=model_config.window, max_unroll=config.unroll, fps=fps)
     if ds.skipped:
