@@ -35,6 +35,21 @@ def test_evaluate_keys_and_fresh_model_equals_rigid_carry(tmp_path):
     np.testing.assert_allclose(lbs_baseline(data.reference, T)[0], data.reference.verts @ T[0, 0, :3, :3].T + T[0, 0, :3, 3], atol=1e-5)
 
 
+def test_long_rollout_drift_figures():
+    """Tracks of 300+ frames get the error of frames 100-200, of the last 100 frames, and their ratio."""
+    data = synthetic_training_data(motions=1, frames=300)
+    model = GarmentDynamicsModel(SMALL, data.reference)
+    row = evaluate(model, data.tracks, init="rest")["sequences"][0]
+    err = np.array([e for e in evaluate(model, data.tracks, init="rest")["per_frame"]["vertex_error_mm"]])
+    # per_frame starts at frame n = 3: frame f is err[f - 3].
+    assert row["vertex_error_mm_100_200"] == pytest.approx(err[97:197].mean(), rel=1e-6)
+    assert row["vertex_error_mm_last100"] == pytest.approx(err[-100:].mean(), rel=1e-6)
+    assert row["drift_ratio"] == pytest.approx(row["vertex_error_mm_last100"] / row["vertex_error_mm_100_200"])
+    assert row["nan"] is False
+    short = evaluate(model, data.tracks, init="rest", frames=50)["sequences"][0]
+    assert "drift_ratio" not in short
+
+
 def test_train_and_eval_cli_on_synthetic(tmp_path, capsys):
     out = tmp_path / "m.npz"
     args = ["train", "--data", "synthetic", "--garment", "prism", "--steps", "6", "--batch-size", "2", "--unroll", "2",

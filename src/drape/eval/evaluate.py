@@ -65,7 +65,9 @@ def evaluate(
     seconds} overriding the sequence meta (measured in the same run).
 
     Returns a JSON-ready dict: the summary keys (:data:`SUMMARY_KEYS`; means over tracks weighted
-    by predicted frames), ``init``, ``stretch_reference``, ``sequences`` (the same per track) and
+    by predicted frames), ``init``, ``stretch_reference``, ``sequences`` (the same per track, plus
+    ``nan`` and, for tracks of 300 frames or more, ``vertex_error_mm_100_200``,
+    ``vertex_error_mm_last100`` and their ratio ``drift_ratio``) and
     ``per_frame`` (flat lists over all tracks: sequence, frame, vertex_error_mm,
     lbs_vertex_error_mm, penetration_pct, gt_penetration_pct, lbs_penetration_pct, jitter, lbs_jitter).
     """
@@ -150,6 +152,11 @@ def evaluate(
                 "physics_sec_per_frame": None if phys is None else float(phys),
                 "speedup": None if not phys else float(phys * 1000.0 / ms),
             }
+            if F >= 300:
+                # Long-rollout drift: error over the last 100 frames against frames 100-200.
+                mid, last = float(err[100 - n : 200 - n].mean()), float(err[-100:].mean())
+                row.update({"vertex_error_mm_100_200": mid, "vertex_error_mm_last100": last, "drift_ratio": last / max(mid, 1e-9)})
+            row["nan"] = bool(not np.isfinite(pred).all())
             per_seq.append(row)
             jit_full = np.concatenate([jit, [np.nan]])  # no centre acceleration at the last frame
             lbs_jit_full = np.concatenate([lbs_jit, [np.nan]])
