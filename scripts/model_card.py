@@ -1,0 +1,128 @@
+"""Write the model card (Markdown) of a bundled garment model from its training and evaluation files.
+
+    python scripts/model_card.py --model src/drape/assets/models/tshirt.npz \
+        --train-json runs/models/tshirt.train.json --eval-json runs/eval/tshirt_test.json \
+        [--long-json runs/eval/tshirt_long.json] [--onnx-json runs/eval/tshirt_onnx.json] \
+        [--retrain "scripts/train_models.sh"] --out src/drape/assets/models/tshirt.md
+
+Every figure in the card is read from those files (written by ``drape train`` and ``drape eval``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _f(v, digits=2, unit=""):
+    if v is None:
+        return "n/a"
+    return f"{v:.{digits}f}{unit}"
+
+
+def _seq_table(rows) -> list[str]:
+    out = ["| sequence | frames | vertex error mm | LBS mm | ratio | penetration % | GT penetration % | stretch p99 | jitter m/s² |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ratio = r["vertex_error_mm"] / r["lbs_vertex_error_mm"] if r["lbs_vertex_error_mm"] else None
+        out.append(f"| {r['motion']} | {r['frames']} | {_f(r['vertex_error_mm'])} | {_f(r['lbs_vertex_error_mm'])} | "
+                   f"{_f(ratio)} | {_f(r['penetration_pct'], 3)} | {_f(r['gt_penetration_pct'], 3)} | "
+                   f"{_f(r['stretch_p99'], 3)} | {_f(r['jitter'])} |")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--train-json", required=True)
+    ap.add_argument("--eval-json", required=True, help="drape eval JSON on the held-out test motions")
+    ap.add_argument("--long-json", default=None, help="drape eval JSON of the long looped rollout")
+    ap.add_argument("--onnx-json", default=None, help="drape eval JSON of the same test motions with --backend onnx")
+    ap.add_argument("--retrain", default="scripts/train_models.sh", help="the command that retrains the model")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+
+    from drape.model.dynamics import GarmentDynamicsModel
+    from drape.model.net import param_count
+
+    model = GarmentDynamicsModel.load(args.model)
+    tr = json.loads(Path(args.train_json).read_text())
+    ev = json.loads(Path(args.eval_json).read_text())
+    ref = model.reference
+    meta = ref.meta or {}
+    name = ref.name
+    size_kb = Path(args.model).stat().st_size / 1024
+    ratio = ev["vertex_error_mm"] / ev["lbs_vertex_error_mm"] if ev.get("lbs_vertex_error_mm") else None
+    cfg, tcfg = tr["model_config"], tr["train_config"]
+    lines = [
+        f"# Model card: `{name}`",
+        "",
+        f"Garment-dynamics model of drape for the `{name}` garment ({ref.vert_count} vertices, offset space "
+        f"`{ref.offset_space}`) on the average anny body. File: `{Path(args.model).name}` ({size_kb:.0f} kB, "
+        f"{param_count(model.net):,} network parameters). `drape animate --garment {name}` picks it.",
+        "",
+        "## Model",
+        "",
+        f"- FiLM U-Net over a {cfg['image_size']}×{cfg['image_size']} UV feature map, widths {cfg['widths']}; "
+        f"window i = {cfg['window']}; the network predicts the `{cfg.get('prediction', 'delta')}` "
+        "(canonical frame), posed by the garment's frame weights.",
+        f"- Inputs: offsets, velocities{', accelerations' if cfg['window'] >= 2 else ''}, skeleton drive, contact "
+        f"(bound body point, threshold {cfg['contact_threshold']} m), static reference and body-part channels; "
+        "skeleton (6D joint rotations, root motion) through FiLM.",
+        "",
+        "## Training data",
+        "",
+        f"- Simulated with Newton (Style3D, settings below) by `scripts/build_training_data.sh`: "
+        f"{len(tr['train_sequences'])} training sequences on {len(tr['train_motions'])} motions, "
+        f"{tr['windows']} training windows; validation (model selection only): {', '.join(tr['val_motions'])}.",
+        f"- Training motions: {', '.join(tr['train_motions'])}.",
+        "- Held-out test motions (never simulated into the training dataset): "
+        f"{', '.join(sorted({r['motion'] for r in ev['sequences']}))}.",
+        "- Motion data: built-in DeepMimic clips (pybullet) and CMU motion-capture BVH clips "
+        "(mocap.cs.cmu.edu; the database was created with funding from NSF EIA-0196217).",
+        f"- Simulation: `{json.dumps(meta.get('sim_config', {}), sort_keys=True)}`",
+        "",
+        "## Training",
+        "",
+        f"- {tr['steps']} steps, batch {tcfg['batch_size']}, unroll K up to {tcfg['unroll']} "
+        f"(curriculum over {tcfg['curriculum']:.0%} of the steps), noise {tcfg['noise_std']} m, lr {tcfg['lr']}, "
+        f"seed {tcfg['seed']}, {tr['threads']} thread(s): {tr['sec_per_step']:.3f} s/step "
+        f"(about {tr['steps'] * tr['sec_per_step'] / 60:.0f} min of steps, validation excluded).",
+        f"- Best validation rollout ({tcfg['val_frames']} frames): {_f(tr['best_val_mm'])} mm at step "
+        f"{tr['best_step']} (LBS {_f(tr['lbs_val_mm'])} mm); those weights are the model.",
+        f"- Retrain: `{args.retrain}`",
+        "",
+        "## Measured on held-out motions",
+        "",
+        f"Full autoregressive rollouts from the first {cfg['window'] + 1} simulated frames ({ev['init']} init), "
+        "never teacher-forced; penetration = % of garment vertices more than 1 mm inside the body.",
+        "",
+        f"- **vertex error {_f(ev['vertex_error_mm'])} mm** against LBS {_f(ev['lbs_vertex_error_mm'])} mm "
+        f"(ratio {_f(ratio)}), over {ev['frames']} predicted frames;",
+        f"- penetration {_f(ev['penetration_pct'], 3)} % (ground truth {_f(ev['gt_penetration_pct'], 3)} %, "
+        f"LBS {_f(ev.get('lbs_penetration_pct'), 3)} %); stretch p99 {_f(ev['stretch_p99'], 3)} "
+        f"(ground truth {_f(ev['gt_stretch_p99'], 3)}); jitter {_f(ev['jitter'])} m/s² (LBS {_f(ev.get('lbs_jitter'))});",
+        f"- model {_f(ev['model_ms_per_frame'])} ms/frame (torch, one thread) against physics "
+        f"{_f(ev['physics_sec_per_frame'])} s/frame: speedup ×{_f(ev['speedup'], 0)}.",
+        "",
+        *_seq_table(ev["sequences"]),
+    ]
+    if args.onnx_json:
+        ox = json.loads(Path(args.onnx_json).read_text())
+        lines += ["", f"ONNX Runtime backend on the same rollouts: {_f(ox['vertex_error_mm'])} mm, "
+                      f"{_f(ox['model_ms_per_frame'])} ms/frame (speedup ×{_f(ox['speedup'], 0)})."]
+    if args.long_json:
+        lg = json.loads(Path(args.long_json).read_text())
+        for r in lg["sequences"]:
+            lines += ["", f"Long rollout, `{r['motion']}` looped, {r['frames']} predicted frames: mean "
+                          f"{_f(r['vertex_error_mm'])} mm (LBS {_f(r['lbs_vertex_error_mm'])} mm), frames 100–200 "
+                          f"{_f(r.get('vertex_error_mm_100_200'))} mm, last 100 {_f(r.get('vertex_error_mm_last100'))} mm "
+                          f"(ratio {_f(r.get('drift_ratio'))}), NaN: {'yes' if r.get('nan') else 'no'}."]
+    lines += ["", "Reproduce: `scripts/eval_models.sh` (needs the ground truth of `scripts/build_eval_data.sh`).", ""]
+    Path(args.out).write_text("\n".join(lines))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

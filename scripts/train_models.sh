@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Retrain the bundled garment models (tshirt, skirt) from scripts/build_training_data.sh's dataset,
+# both at once on one thread each, then copy them into src/drape/assets/models/.
+# Resumable: a killed run continues from its checkpoint when started again.
+# Usage: scripts/train_models.sh [DATASET_DIR] [extra drape train options]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${1:-datasets/v1}
+shift || true
+RUNS=${RUNS:-runs/models}
+STEPS=${STEPS:-4000}
+export DRAPE_CACHE_DIR=${DRAPE_CACHE_DIR:-$PWD/.cache}
+export OMP_NUM_THREADS=1
+mkdir -p "$RUNS"
+pids=()
+for g in tshirt skirt; do
+  .venv/bin/drape train --data "$DATA" --garment "$g" --val-motions dance_b,08_05 --steps "$STEPS" \
+    --val-every 250 --val-frames 60 --out "$RUNS/$g.npz" "$@" > "$RUNS/$g.log" 2>&1 &
+  pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+mkdir -p src/drape/assets/models
+for g in tshirt skirt; do
+  cp "$RUNS/$g.npz" "src/drape/assets/models/$g.npz"
+  cp "$RUNS/$g.loss.png" "src/drape/assets/models/$g.loss.png"
+  cp "$RUNS/$g.train.json" "src/drape/assets/models/$g.train.json"
+done
+echo "bundled models updated in src/drape/assets/models/"
