@@ -52,14 +52,16 @@ def test_net_shapes_and_size():
 
 
 def test_fresh_model_carries_garment_with_skeleton():
+    import dataclasses
+
     ref = synthetic_reference(6, 6)
-    model = GarmentDynamicsModel(SMALL, ref)
+    model = GarmentDynamicsModel(dataclasses.replace(SMALL, prediction="delta"), ref)
     T = synthetic_motion(4, seed=2)
     X = synthetic_sequence(ref.verts, T)
     hist = tuple(GarmentState(X[f], np.zeros_like(X[f])) for f in range(3))
     out = model.step(hist, _skeleton(T))
     assert isinstance(out, GarmentState) and out.verts.shape == (ref.vert_count, 3)
-    # Identity normaliser + zero head: no offset change, so next = pose(canonical(t), skeleton(t+1)).
+    # prediction="delta", identity normaliser + zero head: no offset change, so next = pose(canonical(t), skeleton(t+1)).
     R, t = T[2, 0, :3, :3], T[2, 0, :3, 3]
     canon = (X[2] - t) @ R
     np.testing.assert_allclose(out.verts, pose(ref, canon, T[3]), atol=1e-5)
@@ -75,7 +77,8 @@ def test_offset_prediction_is_relative_to_the_reference():
     reference drape posed by the target skeleton, whatever the history; targets are canonical - reference."""
     import dataclasses
 
-    cfg = dataclasses.replace(SMALL, prediction="offset")
+    cfg = SMALL
+    assert cfg.prediction == "offset"  # the default
     ref = synthetic_reference(6, 6)
     model = GarmentDynamicsModel(cfg, ref)
     T = synthetic_motion(4, seed=3)

@@ -34,11 +34,12 @@ def _skel(T):
     return SkeletonState(np.zeros(T.shape[:2] + (3,), np.float32), T[:, :, :3, :3].copy(), T)
 
 
-def _perturbed_model(seed=0, scale=0.2):
+def _perturbed_model(seed=0, scale=0.1):
     """Random weights, data normaliser, and the zero-initialised head and FiLM output perturbed.
 
     Its 300-frame rollouts on synthetic motions stay bounded (tens of mm from the synthetic truth)
-    while the network visibly moves the garment, so torch/ONNX differences are not amplified.
+    while the network visibly moves the garment (by about 1 mm: a random network fed back its own
+    offsets is unstable from a scale of about 0.2), so torch/ONNX differences are not amplified.
     """
     ref = synthetic_reference(6, 6)
     T = synthetic_motion(40, seed=0)
@@ -138,7 +139,7 @@ def test_rollout_parity_300_frames(exported, one_thread):
     a = rollout(model, init, _skel(T))
     # The network moves the garment (the prediction is not the plain skeleton carry) and stays bounded.
     carry = rollout(GarmentDynamicsModel(CFG, model.reference, model.normalizer), init, _skel(T))
-    assert np.abs(a - carry).max() > 0.01
+    assert np.abs(a - carry).max() > 0.001
     assert np.abs(a - X).max() < 0.5
     for graph, path in files.items():
         b = rollout(OnnxGarmentDynamics.load(path), init, _skel(T))

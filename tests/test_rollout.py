@@ -49,14 +49,18 @@ def test_rollout_shapes_and_determinism():
 
 
 def test_rollout_fresh_model_is_rigid_carry():
+    """A fresh model (zero head, identity normaliser) carries a fixed canonical shape with the skeleton:
+    the last initial frame's ("delta") or the reference drape ("offset")."""
+    import dataclasses
+
     ref = synthetic_reference(4, 4)
-    model = GarmentDynamicsModel(CFG, ref)
     T = synthetic_motion(8, seed=2)
-    X = synthetic_sequence(ref.verts, T)
+    X = synthetic_sequence(ref.verts, T) + 0.01
     init = [GarmentState(X[f], np.zeros_like(X[f])) for f in range(3)]
-    out = rollout(model, init, _skel(T))
     R, t = T[2, 0, :3, :3], T[2, 0, :3, 3]
-    canon = (X[2] - t) @ R
-    np.testing.assert_allclose(out[3:], pose(ref, np.broadcast_to(canon, (5,) + canon.shape), T[3:]), atol=1e-4)
+    for prediction, canon in (("delta", (X[2] - t) @ R), ("offset", ref.verts)):
+        model = GarmentDynamicsModel(dataclasses.replace(CFG, prediction=prediction), ref)
+        out = rollout(model, init, _skel(T))
+        np.testing.assert_allclose(out[3:], pose(ref, np.broadcast_to(canon, (5,) + canon.shape), T[3:]), atol=1e-4)
     with pytest.raises(DrapeError, match="initial garment states"):
         rollout(model, init[:2], _skel(T))

@@ -47,8 +47,8 @@ class ModelConfig:
     window: int = opt(2, "i: garment frames t-i..t are read to predict t+1 (1 or 2)")
     fps: float = opt(30.0, "frame rate the model works at (Hz)")
     contact_threshold: float = opt(0.01, "metres: contact distance below which a vertex is flagged in contact")
-    prediction: str = opt("delta", "network output: delta (offset change since frame t) or offset (whole offset from the reference)",
-                          choices=PREDICTIONS)
+    prediction: str = opt("offset", "network output: offset (whole offset from the reference) or delta (offset change "
+                                    "since frame t; drifts on long rollouts)", choices=PREDICTIONS)
     image_size: int = opt(64, "UV feature-map size in pixels (square; divisible by 2^levels)")
     dilation: int = opt(3, "pixels of dilation around UV panels")
     widths: str = opt("24,48,96", "U-Net channels per level, comma separated")

@@ -294,9 +294,9 @@ class FeatureConfig:
     """Frame rate the model works at (Hz)."""
     contact_threshold: float = 0.01
     """Metres: a vertex whose contact distance is below this is flagged as in contact."""
-    prediction: str = "delta"
-    """What the network predicts per vertex (canonical frame, metres): ``"delta"`` the change
-    canonical(t+1) - canonical(t), or ``"offset"`` the whole offset canonical(t+1) - reference."""
+    prediction: str = "offset"
+    """What the network predicts per vertex (canonical frame, metres): ``"offset"`` the whole offset
+    canonical(t+1) - reference, or ``"delta"`` the change canonical(t+1) - canonical(t)."""
 
     def __post_init__(self):
         if self.window not in (1, 2):
