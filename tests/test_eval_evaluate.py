@@ -17,12 +17,18 @@ SMALL = ModelConfig(image_size=32, widths="16,32", film_hidden=32)
 def test_evaluate_keys_and_fresh_model_equals_rigid_carry(tmp_path):
     data = synthetic_training_data(motions=2, frames=10)
     model = GarmentDynamicsModel(SMALL, data.reference)
-    res = evaluate(model, data.tracks, plot=tmp_path / "err.png", physics_sec_per_frame={"synth0": 0.5})
+    res = evaluate(model, data.tracks, plot=tmp_path / "err.png", physics_sec_per_frame={"synth0": 0.5},
+                   render=tmp_path / "render.png")
     for k in SUMMARY_KEYS:
         assert k in res, k
     assert res["frames"] == 2 * 7 and len(res["per_frame"]["vertex_error_mm"]) == 14
     assert res["per_frame"]["frame"][:2] == [3, 4] and res["per_frame"]["jitter"][6] is None  # no centre accel at the end
     assert res["model_ms_per_frame"] > 0 and (tmp_path / "err.png").is_file()
+    from PIL import Image
+
+    sheet = Image.open(tmp_path / "render.png")  # 2 sequences x (physics, model, LBS) rows, 4 frames each
+    assert res["render"] == str(tmp_path / "render.png") and sheet.size == (4 * 200, 6 * 200)
+    assert len({tuple(p) for p in np.asarray(sheet).reshape(-1, 3)[::97].tolist()}) > 3  # not a blank sheet
     s0, s1 = res["sequences"]
     assert s0["speedup"] == pytest.approx(500.0 / s0["model_ms_per_frame"]) and s1["speedup"] is None
     json.dumps(res)  # JSON-ready

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from drape.threads import blas_threads
 from drape.types import BodyShape, DrapeError, GarmentState, Motion, Sequence
 
 INIT_MODES = ("physics", "rest")
@@ -450,7 +451,8 @@ def animate(
         torch.set_num_threads(int(threads))
     t0 = time.perf_counter()
     try:
-        pred = rollout(net, states, posed.skeleton, progress=step_cb)
+        with blas_threads(threads):
+            pred = rollout(net, states, posed.skeleton, progress=step_cb)
     finally:
         if prev_threads is not None:
             import torch

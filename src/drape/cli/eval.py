@@ -46,6 +46,7 @@ def register(subparsers) -> None:
     p.add_argument("--frames", type=int, default=None, help="frames per motion (default: all)")
     p.add_argument("--body-shape", default=None,
                    help="body shape name=value,... (default: the model's); the garment must keep its vertex count")
+    p.add_argument("--render", default=None, help="PNG of physics / model / LBS side by side at 4 frames per motion")
     p.add_argument("--data", default=None, help=f"dataset folder with the ground truth ('{SYNTHETIC}': the synthetic set)")
     p.add_argument("--init", choices=("physics", "rest"), default="physics",
                    help="first i+1 frames: simulated (physics) or the skinned reference drape (rest)")
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.json)
     plot = Path(args.plot) if args.plot else out.with_suffix(".png")
     result = evaluate(model, tracks, frames=args.frames, init=args.init, panel_uv=panel_uv, plot=plot,
-                      threads=args.threads, physics_sec_per_frame=phys, progress=args.progress)
+                      threads=args.threads, physics_sec_per_frame=phys, render=args.render, progress=args.progress)
     result["model"] = str(args.model)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")

@@ -8,7 +8,7 @@ next to the same numbers for the LBS baseline (reference drape skinned, no dynam
 where meaningful, for the ground truth itself.
 
 Timing: ``model_ms_per_frame`` is the wall time of the whole rollout step (features,
-contact, UV map, network, sampling, skinning) in this process on one torch thread, divided
+contact, UV map, network, sampling, skinning) in this process on ``threads`` torch and BLAS threads (default 1), divided
 by the predicted frames. ``physics_sec_per_frame`` is the simulator's time for the same
 garment and motion (measured in the same run by ``drape eval`` when it simulates, else
 read from the sequence meta); ``speedup`` is their ratio.
@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from drape.eval import metrics as M
+from drape.threads import blas_threads
 from drape.types import DrapeError, GarmentState, SkeletonState
 
 INIT_MODES = ("physics", "rest")
@@ -53,6 +54,7 @@ def evaluate(
     threads: int = 1,
     depth: float = 0.001,
     physics_sec_per_frame: dict | None = None,
+    render: str | os.PathLike | None = None,
     progress: bool = False,
 ) -> dict:
     """Roll ``model`` out over each track and compare with the ground truth.
@@ -62,7 +64,8 @@ def evaluate(
     objects (or a TrainingData, whose tracks and panel_uv are used). frames: limit per track.
     panel_uv: (T, 3, 2) sewing pattern for the stretch rest lengths (default: the reference drape's
     edge lengths). plot: write an error-vs-frame PNG there. physics_sec_per_frame: {track name:
-    seconds} overriding the sequence meta (measured in the same run).
+    seconds} overriding the sequence meta (measured in the same run). render: write a PNG there of
+    physics / model / LBS side by side at 4 frames of each sequence (needs the tracks' bodies).
 
     Returns a JSON-ready dict: the summary keys (:data:`SUMMARY_KEYS`; means over tracks weighted
     by predicted frames), ``init``, ``stretch_reference``, ``sequences`` (the same per track, plus
@@ -89,7 +92,7 @@ def evaluate(
     per_frame: dict[str, list] = {k: [] for k in ("sequence", "frame", "vertex_error_mm", "lbs_vertex_error_mm",
                                                   "penetration_pct", "gt_penetration_pct", "lbs_penetration_pct",
                                                   "jitter", "lbs_jitter")}
-    curves = []
+    curves, shots = [], []
     net = getattr(model, "net", None)  # torch backend only; the ONNX backend sets its threads at load
     if net is not None:
         import torch
@@ -120,7 +123,8 @@ def evaluate(
                 bar = tqdm(total=F - n, desc=f"rollout {tr.name}", unit="frame")
                 cb = lambda f, total: bar.update(1)  # noqa: E731
             t0 = time.perf_counter()
-            pred = rollout(model, init_states, skel, progress=cb)
+            with blas_threads(threads):
+                pred = rollout(model, init_states, skel, progress=cb)
             ms = 1000.0 * (time.perf_counter() - t0) / (F - n)
             if bar is not None:
                 bar.close()
@@ -169,6 +173,8 @@ def evaluate(
                     v = float(arr[i])
                     per_frame[key].append(v if math.isfinite(v) else None)
             curves.append((tr.name, np.arange(n, F), err, lbs_err, pen))
+            if render is not None and tr.body_verts is not None:
+                shots.append((tr.name, tr.body_verts[:F], tr.body_faces, gt, pred, lbs))
     finally:
         if net is not None:
             torch.set_num_threads(prev_threads)
@@ -183,7 +189,50 @@ def evaluate(
     if plot is not None:
         plot_errors(Path(plot), curves, title=f"{ref.name}: autoregressive rollout ({init} init)")
         out["plot"] = str(plot)
+    if render is not None and shots:
+        render_comparison(Path(render), shots, ref.faces, first=n)
+        out["render"] = str(render)
     return out
+
+
+def render_comparison(path: Path, shots, garment_faces: np.ndarray, *, first: int = 0, frames: int = 4, size: int = 200) -> None:
+    """One PNG: for each sequence three rows (physics ground truth, model, LBS baseline) of ``frames``
+    frames evenly from ``first`` to the end, front view, body in grey.
+
+    shots: [(name, body_verts (F, Vb, 3), body_faces, gt (F, V, 3), pred (F, V, 3), lbs (F, V, 3))].
+    """
+    from PIL import Image, ImageDraw
+
+    from drape.geometry.render import render_meshes, view_camera
+
+    cam = view_camera("front")
+    colors = {"physics": (90, 160, 90), "model": (60, 120, 220), "LBS": (200, 120, 60)}
+    rows = []
+    for name, body, body_faces, gt, pred, lbs in shots:
+        F = len(gt)
+        idx = np.unique(np.linspace(first, F - 1, frames).round().astype(int))
+        bounds = []
+        for f in idx:
+            pts = cam.to_view(np.concatenate([body[f, ::7], gt[f], pred[f]]).astype(np.float64))
+            lo, hi = pts.min(0), pts.max(0)
+            bounds.append(((lo + hi) / 2, float(max(hi[0] - lo[0], hi[1] - lo[1]) / 2 * 1.05)))
+        for label, verts in (("physics", gt), ("model", pred), ("LBS", lbs)):
+            row = Image.new("RGB", (size * len(idx), size), (255, 255, 255))
+            for i, f in enumerate(idx):
+                rgb = render_meshes([(body[f], body_faces, (200, 200, 200)), (verts[f], garment_faces, colors[label])],
+                                    view="front", size=size, bounds=bounds[i])
+                im = Image.fromarray(rgb)
+                ImageDraw.Draw(im).text((4, 4), f"{name[:28]} f{f} {label}", fill=(0, 0, 0))
+                row.paste(im, (i * size, 0))
+            rows.append(row)
+    width = max(r.width for r in rows)
+    sheet = Image.new("RGB", (width, size * len(rows)), (255, 255, 255))
+    for i, r in enumerate(rows):
+        sheet.paste(r, (0, i * size))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    sheet.save(tmp, format="PNG")
+    os.replace(tmp, path)
 
 
 def plot_errors(path: Path, curves, *, title: str = "") -> None:

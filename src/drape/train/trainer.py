@@ -70,12 +70,13 @@ class TrainConfig:
     warmup_steps: int = opt(100, "steps of linear learning-rate warm-up")
     unroll: int = opt(4, "K: predicted frames per window, each fed back as history (backprop through the unroll)")
     curriculum: float = opt(0.5, "fraction of the steps over which K rises linearly from 1 to unroll")
-    noise_std: float = opt(0.0005, "metres: std of Gaussian noise added to the history positions")
+    noise_std: float = opt(0.003, "metres: std of Gaussian noise added to the history positions")
     vertex_loss: str = opt("l2", "vertex term: l2 (mean distance), l1 or mse", choices=VERTEX_LOSS_CHOICES)
     loss_space: str = opt("world", "vertex term on world or canonical (unposed) positions", choices=LOSS_SPACES)
     vertex_weight: float = opt(1.0, "weight of the vertex term (mm)")
     strain_weight: float = opt(0.05, "weight of the edge-strain term (percent vs the reference drape)")
     penetration_weight: float = opt(1.0, "weight of the body-penetration hinge (mm)")
+    penetration_margin: float = opt(0.0, "metres: the hinge pushes vertices this far outside their bound body point's tangent plane")
     velocity_weight: float = opt(0.5, "weight of the velocity-error term (mm/frame)")
     jitter_weight: float = opt(0.5, "weight of the acceleration-error term (mm/frame^2)")
     grad_clip: float = opt(1.0, "gradient-norm clip (0: none)")
@@ -94,7 +95,7 @@ class TrainConfig:
             (self.steps >= 1, "steps must be >= 1"), (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.lr > 0, "lr must be > 0"), (0 <= self.lr_final <= 1, "lr_final must be in [0, 1]"),
             (self.unroll >= 1, "unroll must be >= 1"), (0 <= self.curriculum <= 1, "curriculum must be in [0, 1]"),
-            (self.noise_std >= 0, "noise_std must be >= 0"), (self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
+            (self.noise_std >= 0, "noise_std must be >= 0"), (self.penetration_margin >= 0, "penetration_margin must be >= 0"), (self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
             (self.val_every >= 1, "val_every must be >= 1"), (self.threads >= 1, "threads must be >= 1"),
             (self.vertex_loss in VERTEX_LOSS_CHOICES, f"vertex_loss must be one of {VERTEX_LOSS_CHOICES}"),
             (self.loss_space in LOSS_SPACES, f"loss_space must be one of {LOSS_SPACES}"),
@@ -220,7 +221,7 @@ def unrolled_loss(model, batch: dict, config: TrainConfig, *, noise=None, edges=
         d = L.contact_distance(ref, P, T_tgt)
         with torch.no_grad():
             d_gt = L.contact_distance(ref, Y, T_tgt)
-        terms["penetration"] = L.penetration_mm(d, floor=d_gt)
+        terms["penetration"] = L.penetration_mm(d, floor=d_gt, margin=config.penetration_margin)
     if config.velocity_weight > 0 or config.jitter_weight > 0:
         Pf = torch.cat([hist_gt[:, -2:], P], 1)
         Yf = torch.cat([hist_gt[:, -2:], Y], 1)
