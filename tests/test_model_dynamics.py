@@ -11,7 +11,7 @@ from drape.model.uv import UVMapper  # noqa: E402
 from drape.geometry.uv_raster import build_raster_map, rasterize, sample  # noqa: E402
 from drape.types import DrapeError, GarmentState, SkeletonState  # noqa: E402
 
-SMALL = ModelConfig(image_size=32, widths="16,32", film_hidden=32)
+SMALL = ModelConfig(image_size=32, widths="16,32", film_hidden=32, feature_clip=0.0)  # clip: its own test
 
 
 def _skeleton(T):
@@ -91,6 +91,34 @@ def test_offset_prediction_is_relative_to_the_reference():
     np.testing.assert_allclose(s["target"][-1], (X[3] - t) @ R - ref.verts, atol=1e-5)
     with pytest.raises(DrapeError, match="prediction"):
         ModelConfig(prediction="accel").features
+
+
+def test_feature_clip_bounds_the_network_input():
+    """Vertex features beyond feature_clip standard deviations act as if they were at the clip."""
+    import dataclasses
+
+    ref = synthetic_reference(5, 5)
+    data = _dataset(ref, SMALL, seeds=(0,), frames=12)
+    fit = NormalizerFit()
+    fit.add(data["vertex"], data["global"], data["target"])
+    norm = fit.result()
+    cfg = dataclasses.replace(SMALL, feature_clip=2.0)
+    model = GarmentDynamicsModel(cfg, ref, norm, seed=1)
+    with torch.no_grad():
+        for p in model.net.head_b.parameters():
+            p.normal_(0, 0.1)
+    vf = torch.from_numpy(data["vertex"][:1]).clone()
+    gf = torch.from_numpy(data["global"][:1])
+    vf[0, :, 0] = torch.from_numpy(norm.vertex_mean[0] + 50 * norm.vertex_std[0] * np.ones(ref.vert_count, np.float32))
+    at_clip = vf.clone()
+    at_clip[0, :, 0] = float(norm.vertex_mean[0] + 2.0 * norm.vertex_std[0])
+    with torch.no_grad():
+        a, b = model.predict_delta(vf, gf), model.predict_delta(at_clip, gf)
+        unclipped = GarmentDynamicsModel(dataclasses.replace(cfg, feature_clip=0.0), ref, norm, seed=1)
+        unclipped.net.load_state_dict(model.net.state_dict())
+        c = unclipped.predict_delta(vf, gf)
+    np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+    assert not np.allclose(a.numpy(), c.numpy(), atol=1e-4)
 
 
 def _train(seed, steps, data, ref):

@@ -26,7 +26,7 @@ from drape.model.synthetic import synthetic_motion, synthetic_reference, synthet
 from drape.rollout import rollout  # noqa: E402
 from drape.types import DrapeError, GarmentState, SkeletonState  # noqa: E402
 
-CFG = ModelConfig(image_size=32, widths="16,32", film_hidden=32)
+CFG = ModelConfig(image_size=32, widths="16,32", film_hidden=32, feature_clip=0.0)  # clip: test_clip_parity
 ROLLOUT_TOL_M = 1e-4  # 0.1 mm over 300 frames
 
 
@@ -129,6 +129,24 @@ def test_step_parity_strict(exported, one_thread):
             ox.step(hist, _skel(T[:3]))
         with pytest.raises(DrapeError, match="history"):
             ox.step(hist[:2], _skel(T[:3]))
+
+
+def test_clip_parity(tmp_path, one_thread):
+    """With the feature clip active (1 standard deviation), both ONNX graphs still match torch."""
+    import dataclasses
+
+    base = _perturbed_model()
+    model = GarmentDynamicsModel(dataclasses.replace(CFG, feature_clip=1.0), base.reference, base.normalizer)
+    model.net.load_state_dict(base.net.state_dict())
+    T = synthetic_motion(8, seed=3)
+    X = synthetic_sequence(model.reference.verts, T) + 0.05  # far from the data: many channels clipped
+    hist = tuple(GarmentState(X[k], np.zeros_like(X[k])) for k in range(3))
+    a = model.step(hist, _skel(T[:4]))
+    unclipped = base.step(hist, _skel(T[:4]))
+    assert np.abs(a.verts - unclipped.verts).max() > 1e-4
+    for g in ("network", "predict"):
+        ox = OnnxGarmentDynamics.load(export_onnx(model, tmp_path / f"clip_{g}.onnx", graph=g))
+        np.testing.assert_allclose(ox.step(hist, _skel(T[:4])).verts, a.verts, atol=1e-6, rtol=0)
 
 
 def test_rollout_parity_300_frames(exported, one_thread):

@@ -58,6 +58,7 @@ def _predict_module(model):
             super().__init__()
             self.net = model.net
             self.H, self.W = m.height, m.width
+            self.clip = float(model.config.feature_clip)
             for k, v in norm.items():
                 self.register_buffer(k, v)
             # Every pixel gathers its 3 triangle corners; empty pixels have zero barycentrics.
@@ -71,6 +72,8 @@ def _predict_module(model):
 
         def forward(self, vertex_features, global_features):
             vn = (vertex_features - self.vertex_mean) / self.vertex_std  # (B, V, C)
+            if self.clip > 0:
+                vn = vn.clamp(-self.clip, self.clip)
             gn = (global_features - self.global_mean) / self.global_std
             C = vn.shape[-1]
             vals = vn.index_select(1, self.tri_verts).reshape(-1, self.H * self.W, 3, C)

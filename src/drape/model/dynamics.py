@@ -49,6 +49,8 @@ class ModelConfig:
     contact_threshold: float = opt(0.01, "metres: contact distance below which a vertex is flagged in contact")
     prediction: str = opt("offset", "network output: offset (whole offset from the reference) or delta (offset change "
                                     "since frame t; drifts on long rollouts)", choices=PREDICTIONS)
+    feature_clip: float = opt(8.0, "normalised vertex features are clipped to +-this many standard deviations (0: off); "
+                                   "bounds what a long rollout feeds back")
     image_size: int = opt(64, "UV feature-map size in pixels (square; divisible by 2^levels)")
     dilation: int = opt(3, "pixels of dilation around UV panels")
     widths: str = opt("24,48,96", "U-Net channels per level, comma separated")
@@ -131,6 +133,8 @@ class GarmentDynamicsModel:
 
         n = self._norm_tensors()
         vn = (vertex_feats - n["vertex_mean"]) / n["vertex_std"]
+        if self.config.feature_clip > 0:
+            vn = vn.clamp(-self.config.feature_clip, self.config.feature_clip)
         gn = (global_feats - n["global_mean"]) / n["global_std"]
         img = self.mapper.rasterize(vn)  # (B, C, H, W)
         mask = self.mapper.mask.expand(img.shape[0], 1, *img.shape[-2:])

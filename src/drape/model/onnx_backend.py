@@ -259,6 +259,9 @@ class OnnxGarmentDynamics:
             (out,) = self.session.run(None, {"vertex_features": np.ascontiguousarray(vf), "global_features": np.ascontiguousarray(gf)})
             return out
         vn = (vf - n["vertex_mean"]) / n["vertex_std"]
+        clip = float(self.config.feature_clip)
+        if clip > 0:
+            vn = np.clip(vn, -clip, clip)
         gn = (gf - n["global_mean"]) / n["global_std"]
         x = self._uv.feature_map(vn)
         (img,) = self.session.run(None, {"feature_map": x, "skeleton": np.ascontiguousarray(gn, dtype=np.float32)})
