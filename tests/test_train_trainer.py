@@ -58,6 +58,33 @@ def test_contact_distance_and_penetration_hinge(data):
     assert float(L.penetration_mm(torch.tensor([-0.002]), floor=torch.tensor([-0.0015]))) == pytest.approx(0.5)
 
 
+def test_contact_planes_and_plane_distance_exact():
+    """A unit square body in z = 0 (normals +z) under a garment 1 cm above it: planes, distances, gradient."""
+    from drape.data.windows import Track, WindowDataset
+    from drape.model.synthetic import synthetic_reference
+
+    ref = synthetic_reference(4, 4)
+    F, V = 6, ref.vert_count
+    body = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], np.float32)
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.uniform(0, 1, (F, V, 2)), np.full((F, V, 1), 0.01)], -1).astype(np.float32)
+    T = np.tile(np.eye(4, dtype=np.float32), (F, 2, 1, 1))
+    tr = Track(name="sq", motion="sq", fps=30.0, verts=X, transforms=T, body_verts=np.tile(body, (F, 1, 1)),
+               body_faces=np.array([[0, 1, 2], [0, 2, 3]], np.int32))
+    ds = WindowDataset(ref, [tr], window=2, max_unroll=2, fps=30.0)
+    pl = ds.contact_planes([0, 1], 2)
+    assert pl["point"].shape == (2, 2, V, 3) and pl["gt_distance"].shape == (2, 2, V)
+    np.testing.assert_allclose(pl["normal"][..., 2], 1.0, atol=1e-6)
+    np.testing.assert_allclose(pl["gt_distance"], 0.01, atol=1e-6)
+    np.testing.assert_allclose(pl["point"][..., 2], 0.0)
+    x = torch.tensor(X[3:5][None] - np.array([0, 0, 0.015], np.float32), requires_grad=True)  # 5 mm below the body
+    d = L.plane_distance(x, pl["point"][:1], pl["normal"][:1])
+    torch.testing.assert_close(d, torch.full((1, 2, V), -0.005), atol=1e-6, rtol=0)
+    d.sum().backward()
+    torch.testing.assert_close(x.grad[..., 2], torch.ones(1, 2, V))
+    assert float(L.penetration_mm(d, floor=torch.from_numpy(pl["gt_distance"][:1]))) == pytest.approx(5.0, abs=1e-3)
+
+
 def test_config_schedules():
     c = TrainConfig(steps=100, unroll=4, curriculum=0.5, warmup_steps=10, lr=1e-3, lr_final=0.1)
     assert [c.unroll_at(s) for s in (0, 12, 13, 25, 37, 38, 50, 99)] == [1, 1, 2, 3, 3, 4, 4, 4]

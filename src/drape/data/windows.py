@@ -188,6 +188,44 @@ class WindowDataset:
     def __len__(self) -> int:
         return len(self.windows)
 
+    def contact_planes(self, ids, unroll: int) -> dict[str, np.ndarray] | None:
+        """The simulated body's tangent planes under the ground-truth garment of each target frame.
+
+        For every target vertex: the body vertex nearest to its simulated position and that body
+        vertex's normal (the frame's posed body mesh), and the simulated vertex's signed distance
+        to that plane. Returns point (B, K, V, 3) metres, normal (B, K, V, 3), gt_distance (B, K, V)
+        metres (negative = inside), or None when a track has no body. Memoised per frame.
+        """
+        from scipy.spatial import cKDTree
+
+        from drape.geometry.mesh_ops import vertex_normals
+
+        if not hasattr(self, "_planes"):
+            self._planes = {}
+        n = self.window + 1
+        pts, nrms, dist = [], [], []
+        for k, s in self.windows[np.asarray(ids)]:
+            tr = self.tracks[k]
+            if tr.body_verts is None or tr.body_faces is None:
+                return None
+            for f in range(s + n, s + n + unroll):
+                key = (int(k), int(f))
+                hit = self._planes.get(key)
+                if hit is None:
+                    bv = np.asarray(tr.body_verts[f], dtype=np.float64)
+                    x = np.asarray(tr.verts[f], dtype=np.float64)
+                    _, idx = cKDTree(bv).query(x, k=1)
+                    p, nr = bv[idx], vertex_normals(bv, np.asarray(tr.body_faces))[idx]
+                    hit = (p.astype(np.float32), nr.astype(np.float32), np.einsum("vi,vi->v", x - p, nr).astype(np.float32))
+                    self._planes[key] = hit
+                pts.append(hit[0])
+                nrms.append(hit[1])
+                dist.append(hit[2])
+        B = len(ids)
+        shape = (B, unroll) + pts[0].shape
+        return {"point": np.stack(pts).reshape(shape), "normal": np.stack(nrms).reshape(shape),
+                "gt_distance": np.stack(dist).reshape(shape[:-1])}
+
     def batch(self, ids, unroll: int) -> dict[str, np.ndarray]:
         """Arrays for windows ``ids`` (B,) and ``unroll`` K <= max_unroll target frames.
 

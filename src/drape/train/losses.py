@@ -9,8 +9,11 @@ vertex_l2_mm           mean Euclidean distance per vertex (mm): the metric of DE
 vertex_l1_mm           mean absolute coordinate difference (mm)
 vertex_mse_mm2         mean squared Euclidean distance (mm^2)
 edge_strain_pct        mean |edge length / reference length - 1| (percent)
-penetration_mm         mean hinge depth (mm) below the bound body surface (the model's contact
-                       binding: tangent plane at the bound body point, skinned by the body weights)
+penetration_mm         mean hinge depth (mm) below the body surface, from a signed distance:
+                       plane_distance (the simulated body of the frame: tangent plane at the body
+                       vertex nearest to the true garment vertex) or contact_distance (the
+                       model's contact binding: tangent plane at the bound body point, skinned
+                       by the body weights)
 velocity_mm            mean |(x_t - x_{t-1}) - (gt_t - gt_{t-1})| per frame (mm/frame)
 jitter_mm              mean |second difference error| per frame (mm/frame^2); x 1e-3 fps^2 gives m/s^2
 =====================  =======================================================================
@@ -109,3 +112,11 @@ def reference_edges(reference) -> tuple[torch.Tensor, torch.Tensor]:
     rest = np_edge_lengths(reference.verts, e).astype(np.float32)
     keep = rest > 1e-9
     return torch.from_numpy(e[keep]), torch.from_numpy(rest[keep])
+
+
+def plane_distance(verts: torch.Tensor, points, normals) -> torch.Tensor:
+    """Signed distance (...,) metres of verts (..., 3) to the planes through points (..., 3) with unit
+    normals (..., 3) (numpy or torch; negative = behind). See :meth:`drape.data.windows.WindowDataset.contact_planes`."""
+    p = torch.as_tensor(points, dtype=verts.dtype)
+    n = torch.as_tensor(normals, dtype=verts.dtype)
+    return ((verts - p) * n).sum(-1)

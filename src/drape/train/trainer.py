@@ -76,7 +76,9 @@ class TrainConfig:
     vertex_weight: float = opt(1.0, "weight of the vertex term (mm)")
     strain_weight: float = opt(0.05, "weight of the edge-strain term (percent vs the reference drape)")
     penetration_weight: float = opt(1.0, "weight of the body-penetration hinge (mm)")
-    penetration_margin: float = opt(0.0, "metres: the hinge pushes vertices this far outside their bound body point's tangent plane")
+    penetration_margin: float = opt(0.0, "metres: the hinge pushes vertices this far outside the body surface")
+    penetration_body: bool = opt(True, "penetration hinge against the simulated body mesh of each target frame (tangent plane "
+                                       "at the body vertex nearest the true garment vertex); off: the model's contact binding")
     velocity_weight: float = opt(0.5, "weight of the velocity-error term (mm/frame)")
     jitter_weight: float = opt(0.5, "weight of the acceleration-error term (mm/frame^2)")
     grad_clip: float = opt(1.0, "gradient-norm clip (0: none)")
@@ -218,9 +220,14 @@ def unrolled_loss(model, batch: dict, config: TrainConfig, *, noise=None, edges=
         e, rest = edges
         terms["strain"] = L.edge_strain_pct(P, e, rest)
     if config.penetration_weight > 0:
-        d = L.contact_distance(ref, P, T_tgt)
-        with torch.no_grad():
-            d_gt = L.contact_distance(ref, Y, T_tgt)
+        planes = batch.get("planes") if config.penetration_body else None
+        if planes is not None:
+            d = L.plane_distance(P, planes["point"], planes["normal"])
+            d_gt = torch.from_numpy(planes["gt_distance"]).to(P.dtype)
+        else:
+            d = L.contact_distance(ref, P, T_tgt)
+            with torch.no_grad():
+                d_gt = L.contact_distance(ref, Y, T_tgt)
         terms["penetration"] = L.penetration_mm(d, floor=d_gt, margin=config.penetration_margin)
     if config.velocity_weight > 0 or config.jitter_weight > 0:
         Pf = torch.cat([hist_gt[:, -2:], P], 1)
@@ -504,6 +511,8 @@ def train(
                     g["lr"] = lr
                 ids = torch.randint(len(ds), (config.batch_size,), generator=gen).numpy()
                 batch = ds.batch(ids, K)
+                if config.penetration_weight > 0 and config.penetration_body:
+                    batch["planes"] = ds.contact_planes(ids, K)
                 noise = None
                 if config.noise_std > 0:
                     noise = torch.randn(batch["history"].shape, generator=gen) * config.noise_std
