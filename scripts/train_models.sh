@@ -8,14 +8,14 @@ cd "$(dirname "$0")/.."
 DATA=${1:-datasets/v1}
 shift || true
 RUNS=${RUNS:-runs/models}
-STEPS=${STEPS:-4000}
+STEPS=${STEPS:-3000}
 export DRAPE_CACHE_DIR=${DRAPE_CACHE_DIR:-$PWD/.cache}
 export OMP_NUM_THREADS=1
 mkdir -p "$RUNS"
 pids=()
 for g in tshirt skirt; do
   .venv/bin/drape train --data "$DATA" --garment "$g" --val-motions dance_b,08_05 --steps "$STEPS" \
-    --val-every 250 --val-frames 60 --out "$RUNS/$g.npz" "$@" > "$RUNS/$g.log" 2>&1 &
+    --val-every 250 --val-frames 60 --curriculum 0.25 --out "$RUNS/$g.npz" "$@" > "$RUNS/$g.log" 2>&1 &
   pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done

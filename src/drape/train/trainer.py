@@ -70,13 +70,15 @@ class TrainConfig:
     warmup_steps: int = opt(100, "steps of linear learning-rate warm-up")
     unroll: int = opt(4, "K: predicted frames per window, each fed back as history (backprop through the unroll)")
     curriculum: float = opt(0.5, "fraction of the steps over which K rises linearly from 1 to unroll")
-    noise_std: float = opt(0.003, "metres: std of Gaussian noise added to the history positions")
+    noise_std: float = opt(0.003, "metres: std of Gaussian noise added to the history positions (independent per frame and vertex)")
+    drift_noise_std: float = opt(0.015, "metres: RMS of a smooth random offset field added to all history frames alike "
+                                        "(the shape of a rollout's own error; velocities stay intact)")
     vertex_loss: str = opt("l2", "vertex term: l2 (mean distance), l1 or mse", choices=VERTEX_LOSS_CHOICES)
     loss_space: str = opt("world", "vertex term on world or canonical (unposed) positions", choices=LOSS_SPACES)
     vertex_weight: float = opt(1.0, "weight of the vertex term (mm)")
     strain_weight: float = opt(0.05, "weight of the edge-strain term (percent vs the reference drape)")
-    penetration_weight: float = opt(1.0, "weight of the body-penetration hinge (mm)")
-    penetration_margin: float = opt(0.0, "metres: the hinge pushes vertices this far outside the body surface")
+    penetration_weight: float = opt(5.0, "weight of the body-penetration hinge (mm)")
+    penetration_margin: float = opt(0.002, "metres: the hinge pushes vertices this far outside the body surface")
     penetration_body: bool = opt(True, "penetration hinge against the simulated body mesh of each target frame (tangent plane "
                                        "at the body vertex nearest the true garment vertex); off: the model's contact binding")
     velocity_weight: float = opt(0.5, "weight of the velocity-error term (mm/frame)")
@@ -97,7 +99,7 @@ class TrainConfig:
             (self.steps >= 1, "steps must be >= 1"), (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.lr > 0, "lr must be > 0"), (0 <= self.lr_final <= 1, "lr_final must be in [0, 1]"),
             (self.unroll >= 1, "unroll must be >= 1"), (0 <= self.curriculum <= 1, "curriculum must be in [0, 1]"),
-            (self.noise_std >= 0, "noise_std must be >= 0"), (self.penetration_margin >= 0, "penetration_margin must be >= 0"), (self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
+            (self.noise_std >= 0, "noise_std must be >= 0"), (self.drift_noise_std >= 0, "drift_noise_std must be >= 0"), (self.penetration_margin >= 0, "penetration_margin must be >= 0"), (self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
             (self.val_every >= 1, "val_every must be >= 1"), (self.threads >= 1, "threads must be >= 1"),
             (self.vertex_loss in VERTEX_LOSS_CHOICES, f"vertex_loss must be one of {VERTEX_LOSS_CHOICES}"),
             (self.loss_space in LOSS_SPACES, f"loss_space must be one of {LOSS_SPACES}"),
@@ -187,6 +189,38 @@ def unroll(model, history, transforms, global_feats, *, need_canonical: bool = F
             canons.append(canon)
         hist = torch.cat([hist[:, 1:], x[:, None]], 1)
     return torch.stack(worlds, 1), (torch.stack(canons, 1) if need_canonical else None)
+
+
+def smooth_field(points: np.ndarray, count: int, rms: float, gen, *, waves: int = 4, wavelength: float = 0.5):
+    """Random smooth vector fields (count, V, 3) over ``points`` (V, 3) metres with RMS ``rms`` metres.
+
+    A constant shift plus ``waves`` plane waves of random direction, phase and amplitude, wavelengths
+    around ``wavelength`` metres: the low-frequency shape of a rollout's drift. Drawn from ``gen``.
+    """
+    import torch
+
+    x = torch.from_numpy(np.asarray(points, dtype=np.float32))
+    k = torch.randn(count, waves, 3, generator=gen) * (2 * math.pi / wavelength / math.sqrt(3))
+    phase = torch.rand(count, waves, 1, generator=gen) * (2 * math.pi)
+    amp = torch.randn(count, waves + 1, 3, generator=gen)
+    basis = torch.sin(torch.einsum("cwd,vd->cwv", k, x) + phase) * math.sqrt(2)  # (count, waves, V), unit RMS
+    field = amp[:, 0, None, :] + torch.einsum("cwv,cwd->cvd", basis, amp[:, 1:])  # (count, V, 3)
+    return field * (rms / math.sqrt(3 * (waves + 1)))  # E|field|^2 = rms^2
+
+
+def history_noise(shape, reference_points: np.ndarray, config: TrainConfig, gen):
+    """Noise (B, i+1, V, 3) for the history frames: independent ``noise_std`` plus one smooth
+    ``drift_noise_std`` field per window shared by its frames; None when both are 0."""
+    import torch
+
+    if config.noise_std <= 0 and config.drift_noise_std <= 0:
+        return None
+    noise = torch.zeros(shape)
+    if config.noise_std > 0:
+        noise = noise + torch.randn(shape, generator=gen) * config.noise_std
+    if config.drift_noise_std > 0:
+        noise = noise + smooth_field(reference_points, shape[0], config.drift_noise_std, gen)[:, None]
+    return noise
 
 
 def unrolled_loss(model, batch: dict, config: TrainConfig, *, noise=None, edges=None):
@@ -513,9 +547,7 @@ def train(
                 batch = ds.batch(ids, K)
                 if config.penetration_weight > 0 and config.penetration_body:
                     batch["planes"] = ds.contact_planes(ids, K)
-                noise = None
-                if config.noise_std > 0:
-                    noise = torch.randn(batch["history"].shape, generator=gen) * config.noise_std
+                noise = history_noise(batch["history"].shape, data.reference.verts, config, gen)
                 loss, terms = unrolled_loss(model, batch, config, noise=noise, edges=edges)
                 optim.zero_grad(set_to_none=True)
                 loss.backward()
