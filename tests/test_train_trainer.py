@@ -85,6 +85,24 @@ def test_contact_planes_and_plane_distance_exact():
     assert float(L.penetration_mm(d, floor=torch.from_numpy(pl["gt_distance"][:1]))) == pytest.approx(5.0, abs=1e-3)
 
 
+def test_history_noise_drift_is_smooth_shared_and_sized():
+    from drape.train.trainer import history_noise, smooth_field
+
+    pts = np.random.default_rng(0).uniform(-0.3, 0.3, (600, 3)).astype(np.float32)
+    f = smooth_field(pts, 300, 0.015, torch.Generator().manual_seed(0))
+    assert f.shape == (300, 600, 3)
+    assert float(f.pow(2).sum(-1).mean().sqrt()) == pytest.approx(0.015, rel=0.15)
+    d = np.linalg.norm(pts[:, None] - pts[None], axis=-1)
+    i, j = np.nonzero((d < 0.02) & (d > 0))
+    assert float((f[:, i] - f[:, j]).pow(2).sum(-1).mean().sqrt()) < 0.15 * 0.015  # smooth at 2 cm
+    cfg = TrainConfig(noise_std=0.0, drift_noise_std=0.01)
+    n = history_noise((2, 3, 600, 3), pts, cfg, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(n[:, 0], n[:, 2])  # one field for all history frames: velocities untouched
+    again = history_noise((2, 3, 600, 3), pts, cfg, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(n, again, atol=0, rtol=0)
+    assert history_noise((2, 3, 600, 3), pts, TrainConfig(noise_std=0.0, drift_noise_std=0.0), None) is None
+
+
 def test_config_schedules():
     c = TrainConfig(steps=100, unroll=4, curriculum=0.5, warmup_steps=10, lr=1e-3, lr_final=0.1)
     assert [c.unroll_at(s) for s in (0, 12, 13, 25, 37, 38, 50, 99)] == [1, 1, 2, 3, 3, 4, 4, 4]
