@@ -177,10 +177,12 @@ def test_body_parts_and_offset_spaces():
 
 def test_sequence_samples_and_normalizer():
     ref = synthetic_reference(4, 4)
-    cfg = FeatureConfig(window=2)
+    cfg = FeatureConfig(window=2, prediction="delta")
     T = synthetic_motion(12, seed=0)
     X = synthetic_sequence(ref.verts, T)
     s = sequence_samples(ref, X, T, cfg)
+    off = sequence_samples(ref, X, T, FeatureConfig(window=2, prediction="offset"))
+    np.testing.assert_array_equal(off["vertex"], s["vertex"])
     N = 12 - 3
     assert s["vertex"].shape == (N, ref.vert_count, len(vertex_channel_names(2)))
     assert s["global"].shape == (N, 6 * 1 + 15)
@@ -188,6 +190,7 @@ def test_sequence_samples_and_normalizer():
     R, t = T[:, 0, :3, :3].astype(np.float64), T[:, 0, :3, 3].astype(np.float64)
     canon = np.einsum("fba,fvb->fva", R, X - t[:, None])
     np.testing.assert_allclose(s["target"], canon[3:] - canon[2:-1], atol=1e-5)
+    np.testing.assert_allclose(off["target"], canon[3:] - ref.verts, atol=1e-5)  # "offset": from the reference
     fit = NormalizerFit()
     fit.add(s["vertex"], s["global"], s["target"])
     n = fit.result()

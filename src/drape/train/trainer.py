@@ -90,6 +90,9 @@ class TrainConfig:
     val_frames: int = opt(60, "frames of each validation rollout (from the simulated first i+1 frames)")
     val_motions: str = opt("", "comma-separated motion names held out for validation (never trained on)")
     body_shape: str = opt("", "dataset body shape to train on, name=value,... (default: the average body)")
+    offset_space: str = opt("auto", "frame the offsets live in: lbs (the garment's skin weights), torso (leg weights on the "
+                                    "root), root, or auto (torso for skirts and dresses, lbs otherwise)",
+                            choices=("auto", "lbs", "torso", "root"))
     normalizer_samples: int = opt(2000, "teacher-forced frames used for the normalisation statistics")
     threads: int = opt(1, "torch CPU threads (more than the free cores slows training down sharply)")
     allow_test_motions: bool = opt(False, "train even when the data holds a held-out test motion (drape.data.splits.TEST_MOTIONS)")
@@ -409,7 +412,8 @@ def resolve_training_data(data, garment: str | None, config: TrainConfig, *, mod
             raise TrainError(f"training data {path}: not a folder (expected a 'drape dataset build' output folder)")
         if not garment:
             raise TrainError("train: a garment name is needed to pick sequences from a dataset folder")
-        return load_training_data(path, garment, body_shape=config.body_shape or None, progress=progress)
+        return load_training_data(path, garment, body_shape=config.body_shape or None, offset_space=config.offset_space,
+                                  progress=progress)
     seqs = list(data)
     if not seqs:
         raise TrainError("train: no training sequences given")
