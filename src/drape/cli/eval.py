@@ -70,9 +70,11 @@ def _dataset_tracks(data_dir: str, model, motions: list[str], shape: BodyShape |
         shape = BodyShape.from_dict(meta_shape)
     data = load_training_data(path, model.reference.name, body_shape=shape)
     chosen = []
+    from drape.data.splits import motion_key
+
     for m in motions:
-        stem = Path(m).stem if Path(m).suffix else m
-        hits = [t for t in data.tracks if t.motion in (m, stem) or t.name == m]
+        # "07_01", "07_01.bvh" and ".../07_01.bvh" name one motion (as in the train/validation split).
+        hits = [t for t in data.tracks if motion_key(t.motion) == motion_key(m) or t.name == m]
         if not hits:
             raise DrapeError(f"--data {path}: no sequence of motion {m!r} for garment {model.reference.name} "
                              f"(motions: {', '.join(data.motions)})")
