@@ -12,6 +12,6 @@ OUT=${1:-datasets}
 shift || true
 SHARED=${DRAPE_SHARED:-../shared}
 export DRAPE_CACHE_DIR=${DRAPE_CACHE_DIR:-$PWD/.cache}
-MOTIONS=$(.venv/bin/python -c "from drape.data.splits import test_motions; print(','.join(test_motions('$SHARED')))")
+MOTIONS=$(.venv/bin/python -c "from drape.data.splits import held_out_motions; print(','.join(held_out_motions('$SHARED')))")
 .venv/bin/drape dataset build --garments tshirt,skirt --motions "$MOTIONS" --frames 90 --out "$OUT/test" --workers "${WORKERS:-2}" --no-self-collision "$@"
 .venv/bin/drape dataset build --garments "${LONG_GARMENTS:-tshirt,skirt}" --motions walk --frames 1000 --out "$OUT/long" --workers "${WORKERS:-2}" --no-self-collision "$@"

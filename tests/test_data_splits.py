@@ -1,4 +1,4 @@
-from drape.data.splits import EXCLUDED_BUILTINS, TEST_MOTIONS, VAL_MOTIONS, dataset_motions, motion_key, test_motions
+from drape.data.splits import EXCLUDED_BUILTINS, TEST_MOTIONS, VAL_MOTIONS, dataset_motions, held_out_motions, motion_key
 
 
 def test_motion_key_names_bvh_by_stem():
@@ -18,6 +18,6 @@ def test_dataset_motions_hold_out_test_motions(shared_dir):
 
 
 def test_test_motions_are_exactly_the_held_out_ones(shared_dir):
-    specs = test_motions(shared_dir)
+    specs = held_out_motions(shared_dir)
     assert sorted(motion_key(m) for m in specs) == sorted(TEST_MOTIONS)
     assert not set(specs) & set(dataset_motions(shared_dir))

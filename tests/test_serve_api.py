@@ -136,7 +136,8 @@ def test_step_rejects_bad_input(server, step_case):
         r = c.post("/v1/step", content=text, headers={"content-type": "application/json"})
         assert r.status_code == 422 and "NaN" in r.json()["detail"]
         r = c.post("/v1/step", json={"model": "nosuch", "history": hist, "bone_transforms": T})
-        assert r.status_code == 404 and "known models: tube" in r.json()["detail"]
+        assert r.status_code == 404 and "unknown model 'nosuch'; known models:" in r.json()["detail"]
+        assert "tube" in r.json()["detail"]
         r = c.post("/v1/step", json={"model": "../tube", "history": hist, "bone_transforms": T})
         assert r.status_code == 404
         r = c.post("/v1/step", content=b"{not json", headers={"content-type": "application/json"})

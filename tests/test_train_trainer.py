@@ -82,7 +82,7 @@ def test_contact_planes_and_plane_distance_exact():
     torch.testing.assert_close(d, torch.full((1, 2, V), -0.005), atol=1e-6, rtol=0)
     d.sum().backward()
     torch.testing.assert_close(x.grad[..., 2], torch.ones(1, 2, V))
-    assert float(L.penetration_mm(d, floor=torch.from_numpy(pl["gt_distance"][:1]))) == pytest.approx(5.0, abs=1e-3)
+    assert float(L.penetration_mm(d.detach(), floor=torch.from_numpy(pl["gt_distance"][:1]))) == pytest.approx(5.0, abs=1e-3)
 
 
 def test_history_noise_drift_is_smooth_shared_and_sized():

@@ -54,7 +54,7 @@ def dataset_motions(shared_dir: str | Path) -> list[str]:
     return order
 
 
-def test_motions(shared_dir: str | Path) -> list[str]:
+def held_out_motions(shared_dir: str | Path) -> list[str]:
     """The test motions as specs for ``drape dataset build``: built-in clip names and the BVH files of
     ``shared_dir/motions/{cmu,cmu-daz}`` whose stem is a test motion (each trial once: ``cmu-daz``
     first, so a trial in both conversions is taken from one)."""
