@@ -13,13 +13,16 @@ export OMP_NUM_THREADS=1
 mkdir -p "$OUT"
 TEST=(--motion 07_01 --motion 02_03 --motion 13_11 --motion 18_10 --motion turn_right1)
 for g in ${GARMENTS:-tshirt skirt}; do
-  .venv/bin/drape eval --model "$MODELS/$g.npz" --data "$D/test" "${TEST[@]}" --json "$OUT/${g}_test.json" --no-progress
+  .venv/bin/drape eval --model "$MODELS/$g.npz" --data "$D/test" "${TEST[@]}" --json "$OUT/${g}_test.json" \
+    --render "$OUT/${g}_test_render.png" --no-progress
   .venv/bin/drape eval --model "$MODELS/$g.npz" --data "$D/test" "${TEST[@]}" --backend onnx --json "$OUT/${g}_test_onnx.json" --no-progress
   long=()
   if [ -f "$D/long/index.jsonl" ] && grep -q "\"$g\"" "$D/long/index.jsonl"; then
     .venv/bin/drape eval --model "$MODELS/$g.npz" --data "$D/long" --motion walk --json "$OUT/${g}_long.json" --no-progress
     long=(--long-json "$OUT/${g}_long.json")
   fi
+  .venv/bin/python benchmarks/onnx_parity.py --model "$MODELS/$g.npz" --motion walk --frames 300 > "$OUT/${g}_parity.json"
   .venv/bin/python scripts/model_card.py --model "$MODELS/$g.npz" --train-json "$MODELS/$g.train.json" \
-    --eval-json "$OUT/${g}_test.json" --onnx-json "$OUT/${g}_test_onnx.json" "${long[@]}" --out "$MODELS/$g.md"
+    --eval-json "$OUT/${g}_test.json" --onnx-json "$OUT/${g}_test_onnx.json" --parity-json "$OUT/${g}_parity.json" \
+    "${long[@]}" --out "$MODELS/$g.md"
 done

@@ -39,6 +39,7 @@ def main() -> None:
     ap.add_argument("--eval-json", required=True, help="drape eval JSON on the held-out test motions")
     ap.add_argument("--long-json", default=None, help="drape eval JSON of the long looped rollout")
     ap.add_argument("--onnx-json", default=None, help="drape eval JSON of the same test motions with --backend onnx")
+    ap.add_argument("--parity-json", default=None, help="benchmarks/onnx_parity.py output (torch vs ONNX, ms/frame)")
     ap.add_argument("--retrain", default="scripts/train_models.sh", help="the command that retrains the model")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
@@ -103,7 +104,7 @@ def main() -> None:
         f"- penetration {_f(ev['penetration_pct'], 3)} % (ground truth {_f(ev['gt_penetration_pct'], 3)} %, "
         f"LBS {_f(ev.get('lbs_penetration_pct'), 3)} %); stretch p99 {_f(ev['stretch_p99'], 3)} "
         f"(ground truth {_f(ev['gt_stretch_p99'], 3)}); jitter {_f(ev['jitter'])} m/s² (LBS {_f(ev.get('lbs_jitter'))});",
-        f"- model {_f(ev['model_ms_per_frame'])} ms/frame (torch, one thread) against physics "
+        f"- model {_f(ev['model_ms_per_frame'])} ms/frame (torch, one thread, in the evaluation run) against physics "
         f"{_f(ev['physics_sec_per_frame'])} s/frame: speedup ×{_f(ev['speedup'], 0)}.",
         "",
         *_seq_table(ev["sequences"]),
@@ -112,10 +113,16 @@ def main() -> None:
         ox = json.loads(Path(args.onnx_json).read_text())
         lines += ["", f"ONNX Runtime backend on the same rollouts: {_f(ox['vertex_error_mm'])} mm, "
                       f"{_f(ox['model_ms_per_frame'])} ms/frame (speedup ×{_f(ox['speedup'], 0)})."]
+    if args.parity_json:
+        pj = json.loads(Path(args.parity_json).read_text())
+        lines += ["", f"`benchmarks/onnx_parity.py` ({pj['frames']} frames of `{pj['motion']}`, one thread each): torch "
+                      f"{_f(pj['torch_ms_per_frame'])} ms/frame, ONNX Runtime {_f(pj['onnx_ms_per_frame'])} ms/frame, "
+                      f"max vertex deviation {pj['max_deviation_mm']:.4f} mm."]
     if args.long_json:
         lg = json.loads(Path(args.long_json).read_text())
         for r in lg["sequences"]:
-            lines += ["", f"Long rollout, `{r['motion']}` looped, {r['frames']} predicted frames: mean "
+            seen = "a training motion" if r["motion"] in tr["train_motions"] else "not a training motion"
+            lines += ["", f"Long rollout, `{r['motion']}` ({seen}) looped, {r['frames']} predicted frames: mean "
                           f"{_f(r['vertex_error_mm'])} mm (LBS {_f(r['lbs_vertex_error_mm'])} mm), frames 100–200 "
                           f"{_f(r.get('vertex_error_mm_100_200'))} mm, last 100 {_f(r.get('vertex_error_mm_last100'))} mm "
                           f"(ratio {_f(r.get('drift_ratio'))}), NaN: {'yes' if r.get('nan') else 'no'}."]
