@@ -176,7 +176,7 @@ class GarmentDynamicsModel:
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
-        """Write the model to one ``.npz`` file (atomic replace). Returns the path."""
+        """Write the model to one compressed ``.npz`` file (atomic replace). Returns the path."""
         path = Path(path)
         header = {
             "format": MODEL_FORMAT,
@@ -192,7 +192,7 @@ class GarmentDynamicsModel:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez_compressed(fh, **arrays)
         os.replace(tmp, path)
         return path
 
