@@ -647,6 +647,7 @@ def _run_pool(pending, *, workers, task_fn, finished, postfix, say, initializer,
     queue = list(pending)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=initializer)
     running: dict = {}
+    restore = _raise_on_sigterm()
     try:
         while queue or running:
             # Keep only `workers` tasks in flight: a killed run loses at most those.
@@ -677,10 +678,38 @@ def _run_pool(pending, *, workers, task_fn, finished, postfix, say, initializer,
                 say("a worker process died; restarting the pool")
                 pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=initializer)
     except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+        _stop_pool(pool)
         raise
+    finally:
+        restore()
     on_done()  # all results are recorded; worker processes may take a few seconds to exit
     pool.shutdown(wait=True)
+
+
+def _stop_pool(pool) -> None:
+    """Cancel queued tasks and end the worker processes now (a stopped build must not leave them simulating)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # the executor's only handle on its workers
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(timeout=5)
+
+
+def _raise_on_sigterm():
+    """Turn SIGTERM into SystemExit (so the pool is stopped like on Ctrl-C); returns the undo function."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 # --------------------------------------------------------------------------- status
