@@ -60,6 +60,7 @@ def register(subparsers) -> None:
 
 
 def _dataset_tracks(data_dir: str, model, motions: list[str], shape: BodyShape | None):
+    from drape.data.splits import motion_key
     from drape.data.windows import load_training_data
 
     path = Path(data_dir)
@@ -70,8 +71,6 @@ def _dataset_tracks(data_dir: str, model, motions: list[str], shape: BodyShape |
         shape = BodyShape.from_dict(meta_shape)
     data = load_training_data(path, model.reference.name, body_shape=shape)
     chosen = []
-    from drape.data.splits import motion_key
-
     for m in motions:
         # "07_01", "07_01.bvh" and ".../07_01.bvh" name one motion (as in the train/validation split).
         hits = [t for t in data.tracks if motion_key(t.motion) == motion_key(m) or t.name == m]

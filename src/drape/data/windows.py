@@ -184,6 +184,7 @@ class WindowDataset:
             )
         self.windows = np.asarray(starts, dtype=np.int64)
         """(N, 2) int64: (track index, start frame)."""
+        self._planes: dict = {}  # (track, frame) -> contact planes, filled by contact_planes
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -200,8 +201,6 @@ class WindowDataset:
 
         from drape.geometry.mesh_ops import vertex_normals
 
-        if not hasattr(self, "_planes"):
-            self._planes = {}
         n = self.window + 1
         pts, nrms, dist = [], [], []
         for k, s in self.windows[np.asarray(ids)]:

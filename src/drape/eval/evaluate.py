@@ -229,10 +229,12 @@ def render_comparison(path: Path, shots, garment_faces: np.ndarray, *, first: in
     sheet = Image.new("RGB", (width, size * len(rows)), (255, 255, 255))
     for i, r in enumerate(rows):
         sheet.paste(r, (0, i * size))
+    from drape.data.sequence import atomic_write_bytes
+
+    buf = io.BytesIO()
+    sheet.save(buf, format="PNG")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    sheet.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def plot_errors(path: Path, curves, *, title: str = "") -> None:

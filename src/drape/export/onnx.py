@@ -48,6 +48,7 @@ def _predict_module(model):
     import torch
 
     from drape.geometry.uv_raster import padded_sample_taps
+    from drape.model.features import normalize_vertex_features
 
     m = model.raster_map
     tap_pixel, tap_weight = padded_sample_taps(m)
@@ -71,9 +72,7 @@ def _predict_module(model):
             self.V, self.K = tap_weight.shape
 
         def forward(self, vertex_features, global_features):
-            vn = (vertex_features - self.vertex_mean) / self.vertex_std  # (B, V, C)
-            if self.clip > 0:
-                vn = vn.clamp(-self.clip, self.clip)
+            vn = normalize_vertex_features(vertex_features, self.vertex_mean, self.vertex_std, self.clip)  # (B, V, C)
             gn = (global_features - self.global_mean) / self.global_std
             C = vn.shape[-1]
             vals = vn.index_select(1, self.tri_verts).reshape(-1, self.H * self.W, 3, C)

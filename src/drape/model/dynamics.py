@@ -32,6 +32,7 @@ from drape.model.features import (
     GarmentReference,
     Normalizer,
     global_channel_count,
+    normalize_vertex_features,
     vertex_channel_names,
 )
 from drape.types import DrapeError, GarmentState, SkeletonState
@@ -132,9 +133,7 @@ class GarmentDynamicsModel:
         import torch
 
         n = self._norm_tensors()
-        vn = (vertex_feats - n["vertex_mean"]) / n["vertex_std"]
-        if self.config.feature_clip > 0:
-            vn = vn.clamp(-self.config.feature_clip, self.config.feature_clip)
+        vn = normalize_vertex_features(vertex_feats, n["vertex_mean"], n["vertex_std"], float(self.config.feature_clip))
         gn = (global_feats - n["global_mean"]) / n["global_std"]
         img = self.mapper.rasterize(vn)  # (B, C, H, W)
         mask = self.mapper.mask.expand(img.shape[0], 1, *img.shape[-2:])

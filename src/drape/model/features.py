@@ -58,8 +58,10 @@ previous ang. vel (3) rad/s  t-1 -> t
 
 Target (``FeatureConfig.prediction``): ``"delta"``, ``canonical(t+1) - canonical(t)`` (3, m) per
 vertex, the next offset being ``offset(t) + delta``; or ``"offset"``, the whole offset
-``canonical(t+1) - reference``, the history entering only as input (errors are not integrated). Every channel is normalised by per-channel mean/std computed over a
-dataset (:class:`Normalizer`) and saved with the model.
+``canonical(t+1) - reference``, the history entering only as input (errors are not integrated).
+Every channel is normalised by per-channel mean/std computed over a dataset
+(:class:`Normalizer`) and saved with the model; normalised vertex features are clipped
+(:func:`normalize_vertex_features`).
 
 Training plan (for the trainer): the per-vertex features are written once for numpy and
 torch (same functions, array-type dispatch), so unrolled training can feed predicted frames
@@ -579,6 +581,12 @@ def sequence_samples(ref: GarmentReference, garment_verts: np.ndarray, transform
 
 
 # --------------------------------------------------------------------------- normalisation
+
+
+def normalize_vertex_features(vf, mean, std, clip: float):
+    """(vf - mean) / std, clipped to [-clip, clip] when clip > 0 (numpy or torch; every backend's one copy)."""
+    vn = (vf - mean) / std
+    return vn.clip(-clip, clip) if clip > 0 else vn
 
 
 @dataclass(frozen=True, eq=False)

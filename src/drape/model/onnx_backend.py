@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from drape.geometry.uv_raster import RasterMap
-from drape.model.features import GarmentReference, Normalizer, vertex_channel_names
+from drape.model.features import GarmentReference, Normalizer, normalize_vertex_features, vertex_channel_names
 from drape.types import DrapeError, GarmentState, SkeletonState
 
 ONNX_FORMAT = "drape-garment-dynamics-onnx"
@@ -258,10 +258,7 @@ class OnnxGarmentDynamics:
         if self.graph == "predict":
             (out,) = self.session.run(None, {"vertex_features": np.ascontiguousarray(vf), "global_features": np.ascontiguousarray(gf)})
             return out
-        vn = (vf - n["vertex_mean"]) / n["vertex_std"]
-        clip = float(self.config.feature_clip)
-        if clip > 0:
-            vn = np.clip(vn, -clip, clip)
+        vn = normalize_vertex_features(vf, n["vertex_mean"], n["vertex_std"], float(self.config.feature_clip))
         gn = (gf - n["global_mean"]) / n["global_std"]
         x = self._uv.feature_map(vn)
         (img,) = self.session.run(None, {"feature_map": x, "skeleton": np.ascontiguousarray(gn, dtype=np.float32)})

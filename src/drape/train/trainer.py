@@ -45,6 +45,7 @@ import numpy as np
 
 from drape.config import opt
 from drape.data.sequence import atomic_write_bytes
+from drape.model.features import OFFSET_SPACES
 from drape.types import DrapeError
 
 CHECKPOINT_FORMAT = "drape-train-checkpoint"
@@ -92,7 +93,7 @@ class TrainConfig:
     body_shape: str = opt("", "dataset body shape to train on, name=value,... (default: the average body)")
     offset_space: str = opt("auto", "frame the offsets live in: lbs (the garment's skin weights), torso (leg weights on the "
                                     "root), root, or auto (torso for skirts and dresses, lbs otherwise)",
-                            choices=("auto", "lbs", "torso", "root"))
+                            choices=OFFSET_SPACES)
     normalizer_samples: int = opt(2000, "teacher-forced frames used for the normalisation statistics")
     threads: int = opt(1, "torch CPU threads (more than the free cores slows training down sharply)")
     allow_test_motions: bool = opt(False, "train even when the data holds a held-out test motion (drape.data.splits.TEST_MOTIONS)")
@@ -102,7 +103,8 @@ class TrainConfig:
             (self.steps >= 1, "steps must be >= 1"), (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.lr > 0, "lr must be > 0"), (0 <= self.lr_final <= 1, "lr_final must be in [0, 1]"),
             (self.unroll >= 1, "unroll must be >= 1"), (0 <= self.curriculum <= 1, "curriculum must be in [0, 1]"),
-            (self.noise_std >= 0, "noise_std must be >= 0"), (self.drift_noise_std >= 0, "drift_noise_std must be >= 0"), (self.penetration_margin >= 0, "penetration_margin must be >= 0"), (self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
+            (self.noise_std >= 0, "noise_std must be >= 0"), (self.drift_noise_std >= 0, "drift_noise_std must be >= 0"),
+            (self.penetration_margin >= 0, "penetration_margin must be >= 0"), (self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
             (self.val_every >= 1, "val_every must be >= 1"), (self.threads >= 1, "threads must be >= 1"),
             (self.vertex_loss in VERTEX_LOSS_CHOICES, f"vertex_loss must be one of {VERTEX_LOSS_CHOICES}"),
             (self.loss_space in LOSS_SPACES, f"loss_space must be one of {LOSS_SPACES}"),
