@@ -79,6 +79,9 @@ def test_plan_ids_and_specs(tmp_path):
     assert BodyShape.parse(t.body_shape) == shapes[1]
     assert TaskSpec.from_dict(json.loads(json.dumps(t.to_dict()))) == t  # plain data round trip
     assert Path(t.out_dir) == (tmp_path / "seq" / t.task_id).resolve()
+    # Segments of one clip get their own ids.
+    segs = plan_tasks(tmp_path, ["tshirt"], ["/x/19_10.bvh", "/x/19_10.bvh@3", "walk@0.5"], [BodyShape()], frames=90)
+    assert [t.task_id for t in segs] == ["tshirt__19-10__avg__f90", "tshirt__19-10-at3s__avg__f90", "tshirt__walk-at0.5s__avg__f90"]
 
 
 def test_expand_motions(tmp_path):
@@ -90,6 +93,12 @@ def test_expand_motions(tmp_path):
     assert got == ["walk", str((tmp_path / "m" / "a.bvh").resolve()), str((tmp_path / "m" / "b.bvh").resolve())]
     with pytest.raises(DatasetError, match="not found"):
         expand_motions([str(tmp_path / "nope.bvh")])
+    seg = expand_motions([str(tmp_path / "m" / "a.bvh") + "@3", "walk@1.5s"])
+    assert seg == [str((tmp_path / "m" / "a.bvh").resolve()) + "@3", "walk@1.5"]
+    with pytest.raises(DatasetError, match="not found"):
+        expand_motions([str(tmp_path / "nope.bvh@3")])
+    with pytest.raises(DatasetError, match="folder"):
+        expand_motions([str(tmp_path / "m") + "@3"])
     with pytest.raises(DatasetError, match="no .bvh files"):
         (tmp_path / "empty").mkdir()
         expand_motions([str(tmp_path / "empty")])

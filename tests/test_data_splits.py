@@ -1,9 +1,39 @@
-from drape.data.splits import EXCLUDED_BUILTINS, TEST_MOTIONS, VAL_MOTIONS, dataset_motions, held_out_motions, motion_key
+import pytest
+
+from drape.data.splits import (
+    EXCLUDED_BUILTINS,
+    PRIORITY_MOTIONS,
+    TEST_MOTIONS,
+    VAL_MOTIONS,
+    bvh_duration,
+    clip_segments,
+    dataset_motions,
+    held_out_motions,
+    motion_key,
+)
 
 
 def test_motion_key_names_bvh_by_stem():
     assert motion_key("/a/b/cmu-daz/07_01.bvh") == "07_01"
     assert motion_key("walk") == "walk"
+    # A segment is known by its whole clip, so no part of a held-out clip can train.
+    assert motion_key("/a/b/cmu/18_10.bvh@6") == "18_10"
+    assert motion_key("turn_right1@0.5") == "turn_right1"
+
+
+def test_clip_segments_cover_whole_segments_only():
+    assert clip_segments("x.bvh", 9.5, 3.0) == ["x.bvh@3", "x.bvh@6"]
+    assert clip_segments("x.bvh", 9.0, 3.0) == ["x.bvh@3", "x.bvh@6"]
+    assert clip_segments("x.bvh", 5.9, 3.0) == []
+
+
+def test_bvh_duration_reads_the_header(tmp_path):
+    f = tmp_path / "a.bvh"
+    f.write_text("HIERARCHY\nROOT Hips\n{\n}\nMOTION\nFrames: 240\nFrame Time: 0.008333333\n0 0 0\n")
+    assert bvh_duration(f) == pytest.approx(2.0, abs=1e-6)
+    (tmp_path / "b.bvh").write_text("HIERARCHY\n")
+    with pytest.raises(ValueError, match="Frames"):
+        bvh_duration(tmp_path / "b.bvh")
 
 
 def test_dataset_motions_hold_out_test_motions(shared_dir):
@@ -15,6 +45,12 @@ def test_dataset_motions_hold_out_test_motions(shared_dir):
     assert len(set(motions)) == len(motions) and len(motions) > 40
     # Both conversions of a held-out CMU trial stay out: no file of a test stem anywhere.
     assert not any(motion_key(m) == "07_01" for m in motions)
+    # Segments of long clips follow the first 18 clips, priority motions first.
+    assert "@" not in "".join(motions[:18])
+    seg = [m for m in motions if "@" in m]
+    assert seg and all(motion_key(m) not in TEST_MOTIONS for m in seg)
+    assert motion_key(motions[18]) == PRIORITY_MOTIONS[0]
+    assert any(m.endswith("19_10.bvh@3") for m in seg)
 
 
 def test_test_motions_are_exactly_the_held_out_ones(shared_dir):

@@ -151,3 +151,26 @@ def test_shared_cmu_files_parse():
     assert d.joint_count == 43 and d.channel_count == 132
     assert d.channels[1] == ("Zrotation", "Xrotation", "Yrotation")
     assert np.isfinite(d.values).all()
+
+
+def test_segment_specs_parse_and_cut(tmp_path):
+    from drape.motion.library import load_source, segment_spec, split_segment
+    from drape.types import DrapeError
+
+    assert split_segment("walk@1.5") == ("walk", 1.5)
+    assert split_segment("/a/x.bvh@3s") == ("/a/x.bvh", 3.0)
+    assert split_segment("/a@b/x.bvh") == ("/a@b/x.bvh", None)
+    assert split_segment("walk") == ("walk", None)
+    assert segment_spec("walk", 1.5) == "walk@1.5" and segment_spec("walk", None) == "walk"
+    with pytest.raises(DrapeError, match="seconds >= 0"):
+        split_segment("walk@-1")
+    f = tmp_path / "tiny.bvh"
+    f.write_text(TINY)
+    whole = load_source(f)
+    part = load_source(f"{f}@0.5")
+    assert part.frame_count == 2 and part.name == "tiny.bvh@0.5" and not part.loop
+    np.testing.assert_array_equal(part.times, [0.0, 0.5])
+    np.testing.assert_array_equal(part.local_rotations, whole.local_rotations[1:])
+    np.testing.assert_array_equal(part.root_positions, whole.root_positions[1:])
+    with pytest.raises(DrapeError, match="past the clip's end"):
+        load_source(f"{f}@1")

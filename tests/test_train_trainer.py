@@ -103,6 +103,27 @@ def test_history_noise_drift_is_smooth_shared_and_sized():
     assert history_noise((2, 3, 600, 3), pts, TrainConfig(noise_std=0.0, drift_noise_std=0.0), None) is None
 
 
+def test_weight_average_exact_and_swapped_in():
+    from drape.train.trainer import WeightAverage
+
+    net = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+        net.bias.fill_(0.0)
+    ema = WeightAverage(net, 0.9)
+    with torch.no_grad():
+        net.weight.fill_(3.0)
+    ema.update(1)  # warm-up: d = min(0.9, 2/11)
+    d = 2 / 11
+    assert torch.allclose(ema.shadow["weight"], torch.full((1, 2), d * 1 + (1 - d) * 3))
+    ema.update(1000)  # d = 0.9
+    w = d * 1 + (1 - d) * 3
+    assert torch.allclose(ema.shadow["weight"], torch.full((1, 2), 0.9 * w + 0.1 * 3))
+    with ema.applied():
+        assert torch.allclose(net.weight, ema.shadow["weight"])
+    assert torch.equal(net.weight, torch.full((1, 2), 3.0))  # raw weights back
+
+
 def test_config_schedules():
     c = TrainConfig(steps=100, unroll=4, curriculum=0.5, warmup_steps=10, lr=1e-3, lr_final=0.1)
     assert [c.unroll_at(s) for s in (0, 12, 13, 25, 37, 38, 50, 99)] == [1, 1, 2, 3, 3, 4, 4, 4]

@@ -292,10 +292,18 @@ def physics_init_states(reference, garment: str | None, motion: Motion, shape: B
         )
     config = sim_config_for(reference, sim_overrides)
     t0 = time.perf_counter()
-    res = simulate(gar, motion, body_shape=shape, frames=count, config=config, progress=progress)
+    # The rest-pose drape comes from the cache the dataset builder fills (same key: garment, vertex
+    # count, body shape, settings): settled once per machine, as for the training sequences.
+    from drape.data.build import cached_rest_drape
+
+    rest = cached_rest_drape(spec, gar, shape, config)
+    settle_sec = time.perf_counter() - t0
+    gar = dataclasses.replace(gar, verts=rest)
+    res = simulate(gar, motion, body_shape=shape, frames=count, config=dataclasses.replace(config, settle_frames=0),
+                   progress=progress)
     seq = res.sequence
     info = {"physics_init_sec": time.perf_counter() - t0, "physics_sec_per_frame": float(res.sec_per_frame),
-            "physics_settle_sec": float(res.settle_sec), "settle_frames": config.settle_frames,
+            "physics_settle_sec": settle_sec + float(res.settle_sec), "settle_frames": config.settle_frames,
             "blend_frames": config.blend_frames}
     return _states(seq.garment_verts[:count], float(config.fps), seq.garment_velocities[:count]), info
 

@@ -150,10 +150,19 @@ MOTION_FILE_SUFFIXES = (".bvh",)
 
 def expand_motions(items: Iterable[str]) -> list[str]:
     """Motion names, files and folders (all ``.bvh`` files inside, sorted) -> list of names/paths."""
+    from drape.motion.library import segment_spec, split_segment
+
     out: list[str] = []
     for item in items:
         item = item.strip()
         if not item:
+            continue
+        base, start = split_segment(item)
+        if start is not None:
+            # A segment of one clip: SPEC@SECONDS (a folder cannot be cut).
+            if Path(base).expanduser().is_dir():
+                raise DatasetError(f"motion {item!r}: a segment start needs one clip, not the folder {base}")
+            out.append(segment_spec(expand_motions([base])[0], start))
             continue
         path = Path(item).expanduser()
         if path.is_dir():
@@ -168,6 +177,15 @@ def expand_motions(items: Iterable[str]) -> list[str]:
         else:
             out.append(item)
     return list(dict.fromkeys(out))
+
+
+def _motion_stem(spec: str) -> str:
+    """A motion's part of a task id: clip name or file stem, ``-at<start>s`` for a segment."""
+    from drape.motion.library import split_segment
+
+    base, start = split_segment(spec)
+    stem = Path(base).stem if Path(base).suffix else base
+    return stem if start is None else f"{stem}-at{start:g}s"
 
 
 def plan_tasks(
@@ -190,13 +208,13 @@ def plan_tasks(
     motions = list(motions)
     stems: dict[str, list[str]] = {}
     for m in motions:
-        stems.setdefault(Path(m).stem if Path(m).suffix else m, []).append(m)
+        stems.setdefault(_motion_stem(m), []).append(m)
     tasks = []
     garments = list(garments)
     # Motion-major order: a partly built dataset covers every garment evenly.
     for m in motions:
         for g in garments:
-            stem = Path(m).stem if Path(m).suffix else m
+            stem = _motion_stem(m)
             if len(stems[stem]) > 1:
                 stem += "-" + hashlib.sha1(m.encode()).hexdigest()[:6]
             for shape in body_shapes:
@@ -235,8 +253,10 @@ def _atomic_json(path: Path, obj) -> None:
 DRAPE_CACHE_VERSION = 1
 
 
-def cached_rest_drape(spec: TaskSpec, garment, shape: BodyShape, config) -> np.ndarray:
+def cached_rest_drape(garment_spec: str, garment, shape: BodyShape, config) -> np.ndarray:
     """(V, 3) float32: the garment settled on the rest-pose body, cached under the drape cache dir.
+
+    garment_spec: the library name or garment file the garment was made from.
 
     Keyed by the garment spec (and the file's size and mtime for garment files), vertex count,
     body shape and every simulation setting, so a changed input never reuses a stale drape.
@@ -244,8 +264,8 @@ def cached_rest_drape(spec: TaskSpec, garment, shape: BodyShape, config) -> np.n
     from drape.cache import cache_dir
     from drape.sim.simulate import drape_garment
 
-    source = spec.garment
-    path = Path(spec.garment)
+    source = str(garment_spec)
+    path = Path(source)
     if path.is_file():
         st = path.stat()
         source = f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
@@ -299,7 +319,7 @@ def run_task(spec: TaskSpec | dict, *, progress: bool = False, keep_partial: boo
     frames = min(spec.frames, motion.frame_count) if spec.frames else None
     t_setup = time.perf_counter() - t0
     # The rest-pose drape depends only on garment, shape and settings: settle once, reuse it.
-    start = cached_rest_drape(spec, garment, shape, config)
+    start = cached_rest_drape(spec.garment, garment, shape, config)
     sim_garment = dataclasses.replace(garment, verts=start)
     sim_config = dataclasses.replace(config, settle_frames=0)
     error = None

@@ -19,20 +19,70 @@ from pathlib import Path
 TEST_MOTIONS = ("07_01", "02_03", "13_11", "18_10", "turn_right1")
 VAL_MOTIONS = ("dance_b", "08_05")
 EXCLUDED_BUILTINS = ("backflip", "cartwheel", "crawl", "roll", "getup_facedown", "getup_faceup")
+PRIORITY_MOTIONS = ("19_10", "turn_left0", "13_29", "spin", "13_10", "turn_right0", "spinkick", "turn_left1", "walk", "walk_forward")
+"""Simulated first (after the motions already in the bundled models' dataset): the arm gestures, turns
+and exercises that the first 18 motions lacked. The rest of the CMU walks and runs follow."""
+SEGMENT_SECONDS = 3.0
+"""Long BVH clips also enter as ``clip@START`` segments every this many seconds (90 frames at 30 fps)."""
 
 
 def motion_key(spec: str) -> str:
-    """The name a motion spec is known by in splits: a clip name or a BVH file's stem."""
-    p = Path(spec)
-    return p.stem if p.suffix.lower() == ".bvh" else spec
+    """The name a motion spec is known by in splits: a clip name or a BVH file's stem.
+
+    A segment (``19_10.bvh@6``) is known by its whole clip's name, so no part of a held-out clip trains.
+    """
+    from drape.motion.library import split_segment
+
+    base = split_segment(spec)[0]
+    p = Path(base)
+    return p.stem if p.suffix.lower() == ".bvh" else base
 
 
-def dataset_motions(shared_dir: str | Path) -> list[str]:
+def bvh_duration(path: str | Path) -> float:
+    """Seconds of motion in a BVH file, from its ``Frames:`` and ``Frame Time:`` header lines."""
+    frames = step = None
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            key, _, value = line.strip().partition(":")
+            if key == "Frames":
+                frames = int(value)
+            elif key == "Frame Time":
+                step = float(value)
+                break
+    if frames is None or step is None:
+        raise ValueError(f"{path}: no 'Frames:' / 'Frame Time:' header lines; expected a BVH file")
+    return frames * step
+
+
+def clip_segments(spec: str, duration: float, seconds: float = SEGMENT_SECONDS) -> list[str]:
+    """``spec@START`` for START = seconds, 2*seconds, ... while a whole segment fits in ``duration``
+    (the clip's first segment is the clip itself)."""
+    from drape.motion.library import segment_spec
+
+    count = int(duration // seconds + 1e-9)
+    return [segment_spec(spec, k * seconds) for k in range(1, count)]
+
+
+def dataset_motions(shared_dir: str | Path, *, segment_seconds: float = SEGMENT_SECONDS) -> list[str]:
     """Every motion for the training dataset (training + validation), test motions excluded.
 
-    Built-in clips first interleaved with the BVH clips of ``shared_dir/motions/{cmu,cmu-daz}``,
-    in a fixed order that mixes categories so a partly built dataset is already varied.
+    Order: the first 18 motions of the original interleaved order (built-in clips mixed with the BVH
+    clips of ``shared_dir/motions/{cmu,cmu-daz}``: the bundled models' first dataset), then
+    ``PRIORITY_MOTIONS`` round-robin with their segments (:func:`clip_segments`), then the rest of
+    the original order, then the remaining segments.
     """
+    order = _interleaved_clips(shared_dir)
+    segments = {m: clip_segments(m, bvh_duration(m), segment_seconds) for m in order if m.lower().endswith(".bvh")}
+    head = order[:18]
+    by_key = {motion_key(m): m for m in order}
+    lanes = [[by_key[k], *segments.get(by_key[k], [])] for k in PRIORITY_MOTIONS if k in by_key]
+    prio = [lane[i] for i in range(max(map(len, lanes), default=0)) for lane in lanes if i < len(lane)]
+    out = list(dict.fromkeys([*head, *prio, *order, *(s for m in order for s in segments.get(m, []))]))
+    return out
+
+
+def _interleaved_clips(shared_dir: str | Path) -> list[str]:
+    """Built-in clips interleaved with the BVH clips, in a fixed order that mixes categories."""
     from drape.motion import builtin_clips
 
     builtins = [c.name for c in builtin_clips() if c.name not in EXCLUDED_BUILTINS and c.name not in TEST_MOTIONS]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,9 +42,62 @@ def builtin_clips() -> list[ClipInfo]:
     return out
 
 
+SEGMENT_MARK = "@"
+"""``SPEC@SECONDS`` names the part of motion SPEC from SECONDS on (``19_10.bvh@6``)."""
+
+
+def split_segment(spec: str | Path) -> tuple[str, float | None]:
+    """``(base spec, start seconds)`` of a motion spec; start is None when the spec names a whole clip.
+
+    ``walk@1.5`` -> ("walk", 1.5); ``a@b/x.bvh`` -> ("a@b/x.bvh", None) (an ``@`` not followed by a
+    number is part of the name).
+    """
+    text = str(spec)
+    base, mark, tail = text.rpartition(SEGMENT_MARK)
+    if not mark or not base:
+        return text, None
+    try:
+        start = float(tail[:-1] if tail.endswith("s") else tail)
+    except ValueError:
+        return text, None
+    if not (math.isfinite(start) and start >= 0):
+        raise DrapeError(f"motion {text!r}: segment start must be a number of seconds >= 0, got {tail!r}")
+    return base, start
+
+
+def segment_spec(base: str, start: float | None) -> str:
+    """The spec :func:`split_segment` reads back as ``(base, start)``."""
+    return base if start is None else f"{base}{SEGMENT_MARK}{start:g}"
+
+
+def source_segment(src: SourceMotion, start: float) -> SourceMotion:
+    """The part of ``src`` from ``start`` seconds on, its clock restarted at 0 (no longer a loop)."""
+    keep = np.flatnonzero(src.times >= start - 1e-9)
+    if len(keep) < 2:
+        raise DrapeError(
+            f"motion {src.name}: segment start {start:g} s is past the clip's end "
+            f"({float(src.times[-1]):.2f} s); expected a start that leaves at least 2 keyframes"
+        )
+    times = src.times[keep]
+    return replace(
+        src,
+        name=segment_spec(src.name, start),
+        local_rotations=src.local_rotations[keep],
+        root_positions=src.root_positions[keep],
+        times=times - times[0],
+        loop=False,
+        source=segment_spec(src.source, start),
+    )
+
+
 def load_source(name_or_path: str | Path) -> SourceMotion:
-    """A built-in clip name or a ``.bvh`` path as a SourceMotion (source frame, not yet retargeted)."""
-    spec = str(name_or_path)
+    """A built-in clip name or a ``.bvh`` path as a SourceMotion (source frame, not yet retargeted).
+
+    ``SPEC@SECONDS`` loads the part of SPEC from SECONDS on (see :func:`split_segment`).
+    """
+    spec, start = split_segment(name_or_path)
+    if start is not None:
+        return source_segment(load_source(spec), start)
     path = Path(spec)
     if spec.lower().endswith(".bvh") or path.suffix.lower() == ".bvh":
         return source_from_bvh(read_bvh(path), source=str(path))
@@ -69,7 +122,8 @@ def load_motion(
     align: bool = True,
 ) -> Motion:
     """Load a motion retargeted onto the rig: a built-in clip name (``walk``, ``run``, ``dance_a``...,
-    see :func:`builtin_clips`) or a ``.bvh`` path.
+    see :func:`builtin_clips`) or a ``.bvh`` path, optionally with ``@SECONDS`` for the part from there
+    on (aligned and floored as a clip of its own).
 
     fps: output frames per second (slerp / lerp resampling).
     loops: play a looping clip this many times (the root keeps travelling); > 1 needs a looping clip.

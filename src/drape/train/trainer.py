@@ -32,6 +32,8 @@ Normalisation statistics are fitted on the training split only.
 
 from __future__ import annotations
 
+import contextlib
+
 import dataclasses
 import io
 import json
@@ -85,6 +87,8 @@ class TrainConfig:
     velocity_weight: float = opt(0.5, "weight of the velocity-error term (mm/frame)")
     jitter_weight: float = opt(0.5, "weight of the acceleration-error term (mm/frame^2)")
     grad_clip: float = opt(1.0, "gradient-norm clip (0: none)")
+    ema_decay: float = opt(0.995, "decay of the exponential moving average of the weights that validation and the saved "
+                                  "models use (0: the raw weights); warmed up as min(decay, (1+t)/(10+t))")
     seed: int = opt(0, "seed of the network initialisation, window sampling and noise")
     checkpoint_every: int = opt(100, "steps between checkpoints")
     val_every: int = opt(250, "steps between validation rollouts")
@@ -109,6 +113,7 @@ class TrainConfig:
             (self.vertex_loss in VERTEX_LOSS_CHOICES, f"vertex_loss must be one of {VERTEX_LOSS_CHOICES}"),
             (self.loss_space in LOSS_SPACES, f"loss_space must be one of {LOSS_SPACES}"),
             (self.val_frames >= 4, "val_frames must be >= 4"),
+            (0 <= self.ema_decay < 1, "ema_decay must be in [0, 1)"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -324,6 +329,41 @@ def lbs_error_mm(reference, tracks, frames: int, *, skip: int) -> float:
 # --------------------------------------------------------------------------- files
 
 
+class WeightAverage:
+    """Exponential moving average of a network's parameters (Polyak averaging).
+
+    Rollout error swings from one validation to the next while the raw weights chase each batch;
+    the average is what validation measures and what the saved models hold.
+    """
+
+    def __init__(self, net, decay: float, state: dict | None = None):
+        self.net, self.decay = net, float(decay)
+        src = state if state is not None else net.state_dict()
+        self.shadow = {k: v.detach().clone() for k, v in src.items()}
+
+    def update(self, step: int) -> None:
+        """Fold the current weights in after optimisation step ``step`` (1-based)."""
+        import torch
+
+        d = min(self.decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for k, v in self.net.state_dict().items():
+                if v.is_floating_point():
+                    self.shadow[k].mul_(d).add_(v.detach(), alpha=1 - d)
+                else:
+                    self.shadow[k].copy_(v)
+
+    @contextlib.contextmanager
+    def applied(self):
+        """The averaged weights loaded into the network for the block, the raw ones restored after."""
+        raw = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+        self.net.load_state_dict(self.shadow)
+        try:
+            yield
+        finally:
+            self.net.load_state_dict(raw)
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
     import torch
 
@@ -518,6 +558,8 @@ def train(
             val_history = list(state["val_history"])
             best_val, best_step = state["best_val"], state["best_step"]
             say(f"train: resuming from {paths['checkpoint']} at step {step}")
+        ema = WeightAverage(model.net, config.ema_decay, state.get("ema") if state is not None else None) if config.ema_decay > 0 else None
+        averaged = ema.applied if ema is not None else contextlib.nullcontext
         edges = reference_edges(data.reference) if config.strain_weight > 0 else None
         lbs_val = lbs_error_mm(data.reference, val_tracks, config.val_frames, skip=n) if val_tracks else None
 
@@ -528,7 +570,7 @@ def train(
                 "net": model.net.state_dict(), "optimizer": optim.state_dict(), "generator": gen.get_state(),
                 "normalizer": {k: torch.from_numpy(np.asarray(v)) for k, v in normalizer.to_arrays().items()},
                 "history": history, "val_history": val_history, "best_val": best_val, "best_step": best_step,
-                "data": signature,
+                "data": signature, "ema": ema.shadow if ema is not None else None,
             })
 
         bar = None
@@ -561,6 +603,8 @@ def train(
                     torch.nn.utils.clip_grad_norm_(model.net.parameters(), config.grad_clip)
                 optim.step()
                 step += 1
+                if ema is not None:
+                    ema.update(step)
                 lv = float(loss.detach())
                 if not math.isfinite(lv):
                     raise TrainError(f"train: loss became {lv} at step {step}; lower --lr or check the data")
@@ -575,12 +619,13 @@ def train(
                     bar.update(1)
                 if val_tracks and (step % config.val_every == 0 or step == config.steps):
                     model.net.eval()
-                    v = validate(model, val_tracks, config.val_frames)
+                    with averaged():
+                        v = validate(model, val_tracks, config.val_frames)
+                        if best_val is None or v["val_mm"] < best_val:
+                            best_val, best_step = v["val_mm"], step
+                            model.save(paths["best"])
                     model.net.train()
                     val_history.append({"step": step, **v})
-                    if best_val is None or v["val_mm"] < best_val:
-                        best_val, best_step = v["val_mm"], step
-                        model.save(paths["best"])
                     plot_losses(paths["plot"], history, val_history, title=f"{data.reference.name}", lbs_val_mm=lbs_val)
                 if step % config.checkpoint_every == 0 or step == config.steps:
                     checkpoint()
@@ -593,11 +638,13 @@ def train(
         model_path = None
         if finished:
             model.net.eval()
-            model.save(paths["last"])
+            with averaged():
+                model.save(paths["last"])
             if best_step is not None and paths["best"].is_file():
                 atomic_write_bytes(paths["model"], paths["best"].read_bytes())
             else:
-                model.save(paths["model"])
+                with averaged():
+                    model.save(paths["model"])
             model_path = paths["model"]
             plot_losses(paths["plot"], history, val_history, title=f"{data.reference.name}", lbs_val_mm=lbs_val)
             report = {
