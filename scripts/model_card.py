@@ -77,6 +77,9 @@ def main() -> None:
         f"- Simulated with Newton (Style3D, settings below) by `scripts/build_training_data.sh`: "
         f"{len(tr['train_sequences'])} training sequences on {len(tr['train_motions'])} motions, "
         f"{tr['windows']} training windows; validation (model selection only): {', '.join(tr['val_motions'])}.",
+        "- The build simulates its motions in a fixed order (`drape.data.splits.dataset_motions`) and can be "
+        "stopped at any point; training used the sequences present when it started (listed in "
+        f"`{name}.train.json`). `clip@S` is the 3 s segment of a long clip from S seconds on.",
         f"- Training motions: {', '.join(tr['train_motions'])}.",
         "- Held-out test motions (never simulated into the training dataset): "
         f"{', '.join(sorted({r['motion'] for r in ev['sequences']}))}.",

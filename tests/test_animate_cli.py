@@ -72,6 +72,30 @@ def test_animate_cli_physics_start(tiny_tube_model, tmp_path):
     assert not (out / "preview.gif").exists()
 
 
+def test_physics_start_is_the_datasets_first_frames_from_the_cached_drape(tiny_tube_model, monkeypatch):
+    """The physics start settles nothing again: it reuses the rest drape the dataset build cached, so its
+    frames are the training sequence's first frames."""
+    import importlib
+
+    from drape.animate import physics_init_states
+    from drape.data.sequence import load_sequence
+    from drape.model.dynamics import GarmentDynamicsModel
+    from drape.sim.inputs import resolve_motion
+    from drape.types import BodyShape
+
+    def no_settle(*args, **kwargs):
+        raise AssertionError("the rest drape was settled again")
+
+    monkeypatch.setattr(importlib.import_module("drape.sim.simulate"), "drape_garment", no_settle)
+    model = GarmentDynamicsModel.load(tiny_tube_model)
+    (seq_dir,) = (tiny_tube_model.parent / "ds" / "seq").iterdir()
+    seq = load_sequence(seq_dir / "sequence.npz")
+    states, info = physics_init_states(model.reference, "tube", resolve_motion("swing", frames=4), BodyShape(), 3)
+    for f, st in enumerate(states):
+        np.testing.assert_array_equal(st.verts, seq.garment_verts[f])
+    assert info["physics_init_sec"] > 0
+
+
 def test_animate_onnx_backend_matches_torch(tiny_tube_model, tmp_path):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
