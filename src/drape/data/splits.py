@@ -77,8 +77,7 @@ def dataset_motions(shared_dir: str | Path, *, segment_seconds: float = SEGMENT_
     by_key = {motion_key(m): m for m in order}
     lanes = [[by_key[k], *segments.get(by_key[k], [])] for k in PRIORITY_MOTIONS if k in by_key]
     prio = [lane[i] for i in range(max(map(len, lanes), default=0)) for lane in lanes if i < len(lane)]
-    out = list(dict.fromkeys([*head, *prio, *order, *(s for m in order for s in segments.get(m, []))]))
-    return out
+    return list(dict.fromkeys([*head, *prio, *order, *(s for m in order for s in segments.get(m, []))]))
 
 
 def _interleaved_clips(shared_dir: str | Path) -> list[str]:

@@ -33,7 +33,6 @@ Normalisation statistics are fitted on the training split only.
 from __future__ import annotations
 
 import contextlib
-
 import dataclasses
 import io
 import json
@@ -558,7 +557,9 @@ def train(
             val_history = list(state["val_history"])
             best_val, best_step = state["best_val"], state["best_step"]
             say(f"train: resuming from {paths['checkpoint']} at step {step}")
-        ema = WeightAverage(model.net, config.ema_decay, state.get("ema") if state is not None else None) if config.ema_decay > 0 else None
+        ema = None
+        if config.ema_decay > 0:
+            ema = WeightAverage(model.net, config.ema_decay, (state or {}).get("ema"))
         averaged = ema.applied if ema is not None else contextlib.nullcontext
         edges = reference_edges(data.reference) if config.strain_weight > 0 else None
         lbs_val = lbs_error_mm(data.reference, val_tracks, config.val_frames, skip=n) if val_tracks else None
