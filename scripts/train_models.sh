@@ -2,12 +2,13 @@
 # Retrain the bundled garment models (tshirt, skirt) from scripts/build_training_data.sh's dataset,
 # both at once on one thread each, then copy them into src/drape/assets/models/.
 # Resumable: a killed run continues from its checkpoint when started again.
-# Usage: scripts/train_models.sh [DATASET_DIR] [extra drape train options]
+# Usage: [GARMENTS="tshirt skirt"] scripts/train_models.sh [DATASET_DIR] [extra drape train options]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-datasets/v1}
 shift || true
 RUNS=${RUNS:-runs/models}
+GARMENTS=${GARMENTS:-tshirt skirt}
 # Steps per garment (STEPS sets both). The saved model is the validation-best one (EMA weights):
 # the tshirt's validation error still fell at step 8000; the skirt's was lowest at step 1250.
 declare -A STEPS_OF=([tshirt]=${STEPS:-${TSHIRT_STEPS:-8000}} [skirt]=${STEPS:-${SKIRT_STEPS:-8000}})
@@ -17,7 +18,7 @@ mkdir -p "$RUNS"
 pids=()
 # Per-garment settings: the skirt's offsets live in its (no-tear) skin-weight frame.
 declare -A OPTS=([tshirt]="" [skirt]="--offset-space lbs")
-for g in tshirt skirt; do
+for g in $GARMENTS; do
   # shellcheck disable=SC2086
   .venv/bin/drape train --data "$DATA" --garment "$g" --val-motions dance_b,08_05 --steps "${STEPS_OF[$g]}" \
     --val-every 250 --val-frames 60 --curriculum 0.25 ${OPTS[$g]} --out "$RUNS/$g.npz" "$@" > "$RUNS/$g.log" 2>&1 &
@@ -25,7 +26,7 @@ for g in tshirt skirt; do
 done
 for p in "${pids[@]}"; do wait "$p"; done
 mkdir -p src/drape/assets/models
-for g in tshirt skirt; do
+for g in $GARMENTS; do
   cp "$RUNS/$g.npz" "src/drape/assets/models/$g.npz"
   cp "$RUNS/$g.loss.png" "src/drape/assets/models/$g.loss.png"
   cp "$RUNS/$g.train.json" "src/drape/assets/models/$g.train.json"

@@ -10,6 +10,7 @@ from drape.data.splits import (
     dataset_motions,
     held_out_motions,
     motion_key,
+    offset_segments,
 )
 
 
@@ -25,6 +26,12 @@ def test_clip_segments_cover_whole_segments_only():
     assert clip_segments("x.bvh", 9.5, 3.0) == ["x.bvh@3", "x.bvh@6"]
     assert clip_segments("x.bvh", 9.0, 3.0) == ["x.bvh@3", "x.bvh@6"]
     assert clip_segments("x.bvh", 5.9, 3.0) == []
+
+
+def test_offset_segments_are_shifted_by_half_a_segment():
+    assert offset_segments("x.bvh", 9.5, 3.0) == ["x.bvh@1.5", "x.bvh@4.5"]
+    assert offset_segments("x.bvh", 7.5, 3.0) == ["x.bvh@1.5", "x.bvh@4.5"]
+    assert offset_segments("x.bvh", 4.4, 3.0) == []
 
 
 def test_bvh_duration_reads_the_header(tmp_path):
@@ -51,6 +58,7 @@ def test_dataset_motions_hold_out_test_motions(shared_dir):
     assert seg and all(motion_key(m) not in TEST_MOTIONS for m in seg)
     assert motion_key(motions[18]) == PRIORITY_MOTIONS[0]
     assert any(m.endswith("19_10.bvh@3") for m in seg)
+    assert any(m.endswith("19_10.bvh@1.5") for m in seg) and not any(m.endswith("18_10.bvh@1.5") for m in seg)
 
 
 def test_test_motions_are_exactly_the_held_out_ones(shared_dir):

@@ -184,3 +184,23 @@ def test_load_rejects_bad_files(tmp_path):
         GarmentDynamicsModel.load(bad)
     with pytest.raises(DrapeError, match="not found"):
         GarmentDynamicsModel.load(tmp_path / "missing.npz")
+
+
+def test_model_file_without_contact_flag_key_loads_with_the_step_flag(tmp_path):
+    import json
+
+    ref = synthetic_reference()
+    path = GarmentDynamicsModel(SMALL, ref).save(tmp_path / "m.npz")
+    assert GarmentDynamicsModel.load(path).config.contact_flag == "ramp"
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    header = json.loads(str(arrays["header"]))
+    del header["config"]["contact_flag"]  # a file written before the key existed
+    arrays["header"] = np.array(json.dumps(header))
+    np.savez_compressed(tmp_path / "old.npz", **arrays)
+    assert GarmentDynamicsModel.load(tmp_path / "old.npz").config.contact_flag == "step"
+    header["config"]["contact_flag"] = "soft"
+    arrays["header"] = np.array(json.dumps(header))
+    np.savez_compressed(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(DrapeError, match="contact_flag must be one of"):
+        GarmentDynamicsModel.load(tmp_path / "bad.npz")

@@ -43,7 +43,7 @@ def tiny_reference(offset_space="lbs"):
 
 def test_hand_computed_translation():
     ref = tiny_reference()
-    cfg = FeatureConfig(window=2, fps=FPS, contact_threshold=0.1)
+    cfg = FeatureConfig(window=2, fps=FPS, contact_threshold=0.1, contact_flag="step")
     rig = two_bone_rig()
     I = np.tile(np.eye(3), (4, 1, 1))
     root_t = np.array([[0.1 * f, 0.0, 0.0] for f in range(4)])
@@ -64,6 +64,11 @@ def test_hand_computed_translation():
     dist = G[:, 2] + 0.03 * k[:, 0]
     np.testing.assert_allclose(get("contact_dist")[:, 0], dist, atol=1e-6)
     np.testing.assert_array_equal(get("contact_flag")[:, 0], [0, 0, 1])
+    # The ramp flag: clip(1.5 - d / 0.1, 0, 1) for d = 0.13, 0.36, 0.04; every other channel unchanged.
+    vf_ramp, _ = vertex_features(ref, hist, T, FeatureConfig(window=2, fps=FPS, contact_threshold=0.1, contact_flag="ramp"))
+    np.testing.assert_allclose(vf_ramp[:, col["contact_flag"]], [0.2, 0.0, 1.0], atol=1e-5)
+    others = [i for i in range(len(names)) if i != col["contact_flag"]]
+    np.testing.assert_array_equal(vf_ramp[:, others], vf[:, others])
     np.testing.assert_allclose(get("contact_x", "contact_y", "contact_z"), np.c_[0 * dist, 0 * dist, dist], atol=1e-6)
     np.testing.assert_allclose(get("ref_x", "ref_y", "ref_z"), G, atol=1e-7)
     np.testing.assert_array_equal(get(*[f"part_{p}" for p in BODY_PARTS]), [[1, 0, 0, 0, 0, 0]] * 3)

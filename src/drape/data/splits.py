@@ -24,6 +24,9 @@ PRIORITY_MOTIONS = ("19_10", "turn_left0", "13_29", "spin", "13_10", "turn_right
 and exercises that the first 18 motions lacked. The rest of the CMU walks and runs follow."""
 SEGMENT_SECONDS = 3.0
 """Long BVH clips also enter as ``clip@START`` segments every this many seconds (90 frames at 30 fps)."""
+OFFSET_SEGMENT_MOTIONS = ("19_10", "13_10", "13_29")
+"""Arm-heavy long clips (gestures, reaching, exercise) that also enter as segments starting half a segment
+later (``clip@1.5``, ``clip@4.5``, ...): the same moves met from other garment states."""
 
 
 def motion_key(spec: str) -> str:
@@ -63,21 +66,41 @@ def clip_segments(spec: str, duration: float, seconds: float = SEGMENT_SECONDS) 
     return [segment_spec(spec, k * seconds) for k in range(1, count)]
 
 
+def offset_segments(spec: str, duration: float, seconds: float = SEGMENT_SECONDS) -> list[str]:
+    """``spec@START`` for START = seconds/2, 3*seconds/2, ... while a whole segment fits in ``duration``:
+    the segments of :func:`clip_segments` shifted by half a segment."""
+    from drape.motion.library import segment_spec
+
+    starts = []
+    start = seconds / 2
+    while start + seconds <= duration + 1e-9:
+        starts.append(start)
+        start += seconds
+    return [segment_spec(spec, s) for s in starts]
+
+
 def dataset_motions(shared_dir: str | Path, *, segment_seconds: float = SEGMENT_SECONDS) -> list[str]:
     """Every motion for the training dataset (training + validation), test motions excluded.
 
     Order: the first 18 motions of the original interleaved order (built-in clips mixed with the BVH
     clips of ``shared_dir/motions/{cmu,cmu-daz}``: the bundled models' first dataset), then
-    ``PRIORITY_MOTIONS`` round-robin with their segments (:func:`clip_segments`), then the rest of
-    the original order, then the remaining segments.
+    ``PRIORITY_MOTIONS`` round-robin with their segments (:func:`clip_segments`), then the
+    half-shifted segments of ``OFFSET_SEGMENT_MOTIONS`` round-robin (:func:`offset_segments`), then the
+    rest of the original order, then the remaining segments.
     """
     order = _interleaved_clips(shared_dir)
     segments = {m: clip_segments(m, bvh_duration(m), segment_seconds) for m in order if m.lower().endswith(".bvh")}
     head = order[:18]
     by_key = {motion_key(m): m for m in order}
     lanes = [[by_key[k], *segments.get(by_key[k], [])] for k in PRIORITY_MOTIONS if k in by_key]
-    prio = [lane[i] for i in range(max(map(len, lanes), default=0)) for lane in lanes if i < len(lane)]
-    return list(dict.fromkeys([*head, *prio, *order, *(s for m in order for s in segments.get(m, []))]))
+    shifted = [offset_segments(by_key[k], bvh_duration(by_key[k]), segment_seconds) for k in OFFSET_SEGMENT_MOTIONS if k in by_key]
+    rest = [*order, *(s for m in order for s in segments.get(m, []))]
+    return list(dict.fromkeys([*head, *_round_robin(lanes), *_round_robin(shifted), *rest]))
+
+
+def _round_robin(lanes: list[list[str]]) -> list[str]:
+    """The first item of every lane, then every second item, and so on."""
+    return [lane[i] for i in range(max(map(len, lanes), default=0)) for lane in lanes if i < len(lane)]
 
 
 def _interleaved_clips(shared_dir: str | Path) -> list[str]:

@@ -27,6 +27,7 @@ import numpy as np
 from drape.config import opt
 from drape.geometry.uv_raster import build_raster_map
 from drape.model.features import (
+    CONTACT_FLAGS,
     PREDICTIONS,
     FeatureConfig,
     GarmentReference,
@@ -48,6 +49,9 @@ class ModelConfig:
     window: int = opt(2, "i: garment frames t-i..t are read to predict t+1 (1 or 2)")
     fps: float = opt(30.0, "frame rate the model works at (Hz)")
     contact_threshold: float = opt(0.01, "metres: contact distance below which a vertex is flagged in contact")
+    contact_flag: str = opt("ramp", "contact flag: step (0/1 at the threshold) or ramp (linear from threshold/2 to "
+                                    "3 threshold/2; continuous, so the torch and ONNX backends cannot flip it apart)",
+                            choices=CONTACT_FLAGS)
     prediction: str = opt("offset", "network output: offset (whole offset from the reference) or delta (offset change "
                                     "since frame t; drifts on long rollouts)", choices=PREDICTIONS)
     feature_clip: float = opt(8.0, "normalised vertex features are clipped to +-this many standard deviations (0: off); "
@@ -61,7 +65,8 @@ class ModelConfig:
 
     @property
     def features(self) -> FeatureConfig:
-        return FeatureConfig(window=self.window, fps=self.fps, contact_threshold=self.contact_threshold, prediction=self.prediction)
+        return FeatureConfig(window=self.window, fps=self.fps, contact_threshold=self.contact_threshold,
+                             contact_flag=self.contact_flag, prediction=self.prediction)
 
     @property
     def net(self):
@@ -72,6 +77,18 @@ class ModelConfig:
         except ValueError:
             raise DrapeError(f"model config: widths: expected comma-separated integers, got {self.widths!r}") from None
         return NetConfig(widths=widths, skip_channels=self.skip_channels, head_channels=self.head_channels, film_hidden=self.film_hidden)
+
+
+LEGACY_CONFIG = {"contact_flag": "step"}
+"""Config values of model files written before the key existed (their behaviour then)."""
+
+
+def model_config_from_header(values: dict, where: str) -> ModelConfig:
+    """The ModelConfig a model file's header stores; keys it lacks take their :data:`LEGACY_CONFIG` value."""
+    unknown = set(values) - {f.name for f in dataclasses.fields(ModelConfig)}
+    if unknown:
+        raise DrapeError(f"{where}: unknown config keys {sorted(unknown)}")
+    return ModelConfig(**{**LEGACY_CONFIG, **values})
 
 
 class GarmentDynamicsModel:
@@ -214,11 +231,7 @@ class GarmentDynamicsModel:
                 raise DrapeError(f"model file {path}: format is {header.get('format')!r}, expected {MODEL_FORMAT!r}")
             if header.get("version") != MODEL_VERSION:
                 raise DrapeError(f"model file {path}: version {header.get('version')}, this drape reads version {MODEL_VERSION}")
-            fields = {f.name for f in dataclasses.fields(ModelConfig)}
-            unknown = set(header["config"]) - fields
-            if unknown:
-                raise DrapeError(f"model file {path}: unknown config keys {sorted(unknown)}")
-            config = ModelConfig(**header["config"])
+            config = model_config_from_header(header["config"], f"model file {path}")
             group = lambda p: {k[len(p):]: data[k] for k in data.files if k.startswith(p)}  # noqa: E731
             reference = GarmentReference.from_arrays(header["reference"], group("ref/"))
             normalizer = Normalizer.from_arrays(group("norm/"))

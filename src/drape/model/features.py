@@ -33,7 +33,9 @@ drive (3)             m/s    (LBS_{t+1}(canonical(t)) - x(t)) * fps in the targe
                              target skeleton would carry the vertex if its offset stayed put
 contact distance (1)  m      signed distance of the driven point LBS_{t+1}(canonical(t)) to the tangent
                              plane of its bound body point posed at t+1 (negative = inside)
-contact flag (1)      0/1    contact distance < ``contact_threshold``
+contact flag (1)      0..1   ``contact_flag`` "step": 1 where the contact distance < ``contact_threshold``;
+                             "ramp" (default): 1 below threshold/2, 0 above 3 threshold/2, linear
+                             between (continuous, so float rounding cannot flip it)
 contact vector (3)    m      driven point - posed body point, target root frame
 reference (3)         m      rest drape position relative to the rest root head (static)
 body parts (6)        1      skin weights summed per body part: torso, head, left/right arm,
@@ -82,6 +84,7 @@ from drape.types import DrapeError
 
 OFFSET_SPACES = ("auto", "lbs", "torso", "root")
 PREDICTIONS = ("delta", "offset")
+CONTACT_FLAGS = ("step", "ramp")
 LOOSE_KINDS = ("skirt", "dress")
 BODY_PARTS = ("torso", "head", "left_arm", "right_arm", "left_leg", "right_leg")
 
@@ -297,6 +300,9 @@ class FeatureConfig:
     """Frame rate the model works at (Hz)."""
     contact_threshold: float = 0.01
     """Metres: a vertex whose contact distance is below this is flagged as in contact."""
+    contact_flag: str = "ramp"
+    """How the contact flag follows the distance d: ``"step"`` 1 if d < threshold else 0; ``"ramp"``
+    clip(1.5 - d / threshold, 0, 1): 1 below threshold/2, 0 above 3 threshold/2, 0.5 at the threshold."""
     prediction: str = "offset"
     """What the network predicts per vertex (canonical frame, metres): ``"offset"`` the whole offset
     canonical(t+1) - reference, or ``"delta"`` the change canonical(t+1) - canonical(t)."""
@@ -308,6 +314,10 @@ class FeatureConfig:
             raise DrapeError(f"feature config: prediction must be one of {PREDICTIONS}, got {self.prediction!r}")
         if not self.fps > 0:
             raise DrapeError(f"feature config: fps must be positive, got {self.fps}")
+        if self.contact_flag not in CONTACT_FLAGS:
+            raise DrapeError(f"feature config: contact_flag must be one of {CONTACT_FLAGS}, got {self.contact_flag!r}")
+        if not self.contact_threshold > 0:
+            raise DrapeError(f"feature config: contact_threshold must be positive metres, got {self.contact_threshold}")
 
 
 def vertex_channel_names(window: int) -> tuple[str, ...]:
@@ -375,6 +385,14 @@ class GarmentReference:
                 "contact_bary": c.bary.astype(np.float32),
                 "static": self.static_channels,
             }
+            if not torch:
+                # The 3V face corners are far fewer distinct body vertices (1,785 of 13,494 for the
+                # tshirt): the numpy path skins each once and gathers.
+                rows = np.concatenate([cached["corner_rest"].reshape(-1, 3), cached["corner_weights"]], axis=1)
+                uniq, index = np.unique(rows, axis=0, return_inverse=True)
+                cached["corner_unique_rest"] = np.ascontiguousarray(uniq[:, :3])
+                cached["corner_unique_weights"] = np.ascontiguousarray(uniq[:, 3:])
+                cached["corner_index"] = index.reshape(-1).astype(np.int64)
             if torch:
                 import torch as _t
 
@@ -510,21 +528,34 @@ def vertex_features(ref: GarmentReference, history, transforms, cfg: FeatureConf
     chans.append(_rotate_into(R1, (driven - history[..., -1, :, :]) * fps))
     # Contact: skin the 3 corners of each bound body face with the target skeleton.
     V = c_t.shape[-2]
-    A, b = _blend(a["corner_weights"], T1)  # (..., V*3, 3, 3), (..., V*3, 3)
-    rest = a["corner_rest"].reshape(V * 3, 3)
-    corners = (_matvec(A, rest) + b).reshape(*b.shape[:-2], V, 3, 3)
+    if is_t:
+        A, b = _blend(a["corner_weights"], T1)  # (..., V*3, 3, 3), (..., V*3, 3)
+        rest = a["corner_rest"].reshape(V * 3, 3)
+        corners = (_matvec(A, rest) + b).reshape(*b.shape[:-2], V, 3, 3)
+    else:  # each distinct corner once, then gathered: the same values
+        A, b = _blend(a["corner_unique_weights"], T1)  # (..., U, 3, 3), (..., U, 3)
+        unique = _matvec(A, a["corner_unique_rest"]) + b
+        corners = unique[..., a["corner_index"], :].reshape(*b.shape[:-2], V, 3, 3)
     normal = _cross(corners[..., 1, :] - corners[..., 0, :], corners[..., 2, :] - corners[..., 0, :])
     nlen = _dot(normal, normal)[..., None] ** 0.5
     normal = normal / (nlen + 1e-12)
     point = _matvec(corners.swapaxes(-1, -2), a["contact_bary"])  # sum_k bary_k corner_k
     vec = driven - point
     dist = _dot(vec, normal)[..., None]
-    flag = dist < cfg.contact_threshold
-    flag = flag.to(dist.dtype) if is_t else flag.astype(dist.dtype)
+    flag = contact_flag(dist, cfg)
     chans += [dist, flag, _rotate_into(R1, vec)]
     static = a["static"]
     chans.append(_expand(static, tuple(c_t.shape[:-1]) + (static.shape[-1],)))
     return _cat(chans, -1), c_t
+
+
+def contact_flag(dist, cfg: FeatureConfig):
+    """The contact-flag channel for signed contact distances ``dist`` (metres; numpy or torch), same shape."""
+    if cfg.contact_flag == "step":
+        flag = dist < cfg.contact_threshold
+        return flag.to(dist.dtype) if hasattr(flag, "to") else flag.astype(dist.dtype)
+    ramp = 1.5 - dist / cfg.contact_threshold
+    return ramp.clamp(0.0, 1.0) if hasattr(ramp, "clamp") else np.clip(ramp, 0.0, 1.0)
 
 
 def _rot_log(R: np.ndarray) -> np.ndarray:

@@ -172,18 +172,14 @@ class OnnxGarmentDynamics:
     """
 
     def __init__(self, session, header: dict, arrays: dict[str, np.ndarray], graph: str, *, path: Path | None = None):
-        from drape.model.dynamics import ModelConfig
+        from drape.model.dynamics import model_config_from_header
 
         self.session = session
         self.graph = graph
         self.path = path
         self.header = header
         where = f"onnx model {path}" if path else "onnx model"
-        fields = {f.name for f in dataclasses.fields(ModelConfig)}
-        unknown = set(header["config"]) - fields
-        if unknown:
-            raise DrapeError(f"{where}: unknown config keys {sorted(unknown)}")
-        self.config = ModelConfig(**header["config"])
+        self.config = model_config_from_header(header["config"], where)
         self.feature_config = self.config.features
         group = lambda p: {k[len(p):]: v for k, v in arrays.items() if k.startswith(p)}  # noqa: E731
         try:
