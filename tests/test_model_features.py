@@ -10,8 +10,11 @@ from drape.model.features import (
     closest_points_on_mesh,
     global_features,
     offset_space_weights,
+    pose,
+    pose_with,
     sequence_samples,
     skin,
+    target_skinning,
     unskin,
     vertex_channel_names,
     vertex_features,
@@ -105,6 +108,17 @@ def test_hand_computed_rotation():
     np.testing.assert_allclose(g[9:15], 0, atol=1e-5)  # the root head stays at the origin
     np.testing.assert_allclose(g[15:18], [0, 0, 0.1 * FPS], atol=1e-4)
     np.testing.assert_allclose(g[18:21], [0, 0, 0.1 * FPS], atol=1e-4)
+
+
+def test_one_target_blend_drives_the_features_and_poses_like_pose():
+    ref = synthetic_reference()
+    T = synthetic_motion(4, seed=5).astype(np.float32)
+    rng = np.random.default_rng(1)
+    hist = (ref.verts[None] + rng.normal(0, 0.01, (3,) + ref.verts.shape)).astype(np.float32)
+    cfg = FeatureConfig(window=2)
+    blend = target_skinning(ref, T[-1])
+    np.testing.assert_array_equal(pose_with(blend, hist[-1]), pose(ref, hist[-1], T[-1]))
+    np.testing.assert_array_equal(vertex_features(ref, hist, T, cfg, target_blend=blend)[0], vertex_features(ref, hist, T, cfg)[0])
 
 
 def test_unskin_inverts_skin_and_root_space_is_rigid():

@@ -153,8 +153,7 @@ def _blend(weights, transforms):
 
 def skin(weights, transforms, points):
     """Forward LBS. weights (V, J), transforms (..., J, 4, 4), points (..., V, 3) rest frame -> (..., V, 3) world."""
-    A, b = _blend(weights, transforms)
-    return _matvec(A, points) + b
+    return pose_with(_blend(weights, transforms), points)
 
 
 def unskin(weights, transforms, points):
@@ -485,18 +484,33 @@ def prediction_base(ref: GarmentReference, c_t, cfg: FeatureConfig):
     return verts.to(dtype=c_t.dtype) if _is_torch(c_t) else verts.astype(c_t.dtype, copy=False)
 
 
+def target_skinning(ref: GarmentReference, transforms):
+    """The garment's blended skinning (A (..., V, 3, 3), b (..., V, 3)) for one frame's transforms
+    (..., J, 4, 4) (numpy): :func:`pose` is ``A @ canon + b``."""
+    return _blend(ref.arrays()["frame_weights"], transforms)
+
+
+def pose_with(blend, canon):
+    """World garment (..., V, 3) from rest-frame verts with a :func:`target_skinning` blend."""
+    A, b = blend
+    return _matvec(A, canon) + b
+
+
 def pose(ref: GarmentReference, canon, transforms, *, torch: bool = False):
     """World garment (..., V, 3) from rest-frame verts (..., V, 3) and transforms (..., J, 4, 4)."""
     return skin(ref.arrays(torch=torch)["frame_weights"], transforms, canon)
 
 
-def vertex_features(ref: GarmentReference, history, transforms, cfg: FeatureConfig, *, history_canonical=None):
+def vertex_features(ref: GarmentReference, history, transforms, cfg: FeatureConfig, *, history_canonical=None,
+                    target_blend=None):
     """Per-vertex features (..., V, C) for the target frame after the history.
 
     history: (..., window + 1, V, 3) world garment vertices, oldest first (numpy or torch).
     transforms: (..., window + 2, J, 4, 4) bone transforms of those frames then the target frame.
     history_canonical: optional (..., window + 1, V, 3), the history already unposed
     (:func:`canonical`); it saves the inverse skinning at inference.
+    target_blend: optional :func:`target_skinning` of the target frame, which the caller also poses
+    the prediction with (computed once per step).
     Returns (features (..., V, C), canonical of the last history frame (..., V, 3)).
     """
     is_t = _is_torch(history)
@@ -524,7 +538,8 @@ def vertex_features(ref: GarmentReference, history, transforms, cfg: FeatureConf
         chans.append((c_t - 2 * canon[..., -2, :, :] + canon[..., -3, :, :]) * (fps * fps))
     T1 = transforms[..., -1, :, :, :]
     R1 = T1[..., 0, :3, :3]
-    driven = skin(W, T1, c_t)
+    A1, b1 = target_blend if target_blend is not None else _blend(W, T1)
+    driven = _matvec(A1, c_t) + b1
     chans.append(_rotate_into(R1, (driven - history[..., -1, :, :]) * fps))
     # Contact: skin the 3 corners of each bound body face with the target skeleton.
     V = c_t.shape[-2]

@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from drape.model.features import global_features, pose, prediction_base, vertex_features
+from drape.model.features import global_features, pose_with, prediction_base, target_skinning, vertex_features
 from drape.types import DrapeError, GarmentState, SkeletonState
 
 
@@ -48,9 +48,10 @@ def step_garment(
     hist_c = None
     if all(c is not None and np.shape(c) == (reference.vert_count, 3) for c in cached):
         hist_c = np.stack(cached).astype(np.float32, copy=False)
-    vf, c_t = vertex_features(reference, hist, T, feature_config, history_canonical=hist_c)
+    blend = target_skinning(reference, T[-1])  # drives the features and poses the prediction
+    vf, c_t = vertex_features(reference, hist, T, feature_config, history_canonical=hist_c, target_blend=blend)
     gf = global_features(reference, T, feature_config)
     canon = (prediction_base(reference, c_t, feature_config) + predict(vf, gf)).astype(np.float32)
-    verts = pose(reference, canon, T[-1]).astype(np.float32)
+    verts = pose_with(blend, canon).astype(np.float32)
     vel = ((verts - hist[-1]) * feature_config.fps).astype(np.float32)
     return GarmentState(verts=verts, velocities=vel, canonical=canon)
