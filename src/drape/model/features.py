@@ -566,11 +566,12 @@ def vertex_features(ref: GarmentReference, history, transforms, cfg: FeatureConf
 
 def contact_flag(dist, cfg: FeatureConfig):
     """The contact-flag channel for signed contact distances ``dist`` (metres; numpy or torch), same shape."""
+    is_t = _is_torch(dist)
     if cfg.contact_flag == "step":
         flag = dist < cfg.contact_threshold
-        return flag.to(dist.dtype) if hasattr(flag, "to") else flag.astype(dist.dtype)
+        return flag.to(dist.dtype) if is_t else flag.astype(dist.dtype)
     ramp = 1.5 - dist / cfg.contact_threshold
-    return ramp.clamp(0.0, 1.0) if hasattr(ramp, "clamp") else np.clip(ramp, 0.0, 1.0)
+    return ramp.clamp(0.0, 1.0) if is_t else np.clip(ramp, 0.0, 1.0)
 
 
 def _rot_log(R: np.ndarray) -> np.ndarray:
