@@ -36,6 +36,10 @@ def test_evaluate_keys_and_fresh_model_equals_rigid_carry(tmp_path):
     r = evaluate(model, data.tracks[:1], init="rest", frames=8)
     assert r["vertex_error_mm"] == pytest.approx(r["lbs_vertex_error_mm"], abs=1e-3)
     assert r["jitter"] == pytest.approx(r["lbs_jitter"], abs=1e-2)
+    # Teacher-forced, the fresh model still ignores its history: its one-step error is the LBS error, frame by frame.
+    pf = res["per_frame"]
+    np.testing.assert_allclose(pf["one_step_error_mm"], pf["lbs_vertex_error_mm"], atol=1e-3)
+    assert 0 < res["persistence_one_step_mm"] < res["lbs_vertex_error_mm"]  # the tube's offset changes little per frame
     # The LBS baseline of the synthetic tube: reference drape moved by the root.
     T = data.tracks[0].transforms
     np.testing.assert_allclose(lbs_baseline(data.reference, T)[0], data.reference.verts @ T[0, 0, :3, :3].T + T[0, 0, :3, 3], atol=1e-5)

@@ -61,3 +61,25 @@ def test_lbs_baseline_exact():
     out = M.lbs_baseline(Ref, T)
     np.testing.assert_allclose(out[0], Ref.verts)
     np.testing.assert_allclose(out[1], [[0, 0, 1], [1, 0, 0.1]], atol=1e-7)
+
+
+def test_persistence_baseline_exact():
+    """Frame f keeps frame f-1's unposed offset and is posed by frame f's skeleton."""
+
+    class Ref:
+        frame_weights = np.array([[1.0, 0.0], [0.5, 0.5]], dtype=np.float32)
+
+    T = np.tile(np.eye(4), (3, 2, 1, 1))
+    T[1, 1, :3, 3] = [0.0, 0.0, 0.2]  # bone 1 up 0.2 m in frame 1
+    T[2, 0, :3, 3] = [0.1, 0.0, 0.0]  # bone 0 along x 0.1 m in frame 2 (bone 1 back home)
+    verts = np.array([[[0.0, 0, 1], [1, 0, 0]],
+                      [[0.0, 0, 1.5], [1, 0, 0.1]],
+                      [[0.0, 0, 0], [0, 0, 0]]], dtype=np.float32)
+    out = M.persistence_baseline(Ref, T, verts)
+    assert out.shape == (2, 2, 3)
+    # Frame 1 from frame 0 (rest pose): the rest points posed by frame 1 (vertex 1 half-carried up).
+    np.testing.assert_allclose(out[0], [[0, 0, 1], [1, 0, 0.1]], atol=1e-6)
+    # Frame 2 from frame 1: unposed (0, 0, 1.5) and (1, 0, 0), then carried by bone 0 (+0.1 x, half for vertex 1).
+    np.testing.assert_allclose(out[1], [[0.1, 0, 1.5], [1.05, 0, 0]], atol=1e-6)
+    with pytest.raises(DrapeError, match="persistence_baseline"):
+        M.persistence_baseline(Ref, T, verts[:2])

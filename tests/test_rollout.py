@@ -6,7 +6,7 @@ pytest.importorskip("torch")
 from drape.model.dynamics import GarmentDynamicsModel, ModelConfig  # noqa: E402
 from drape.model.features import NormalizerFit, pose, sequence_samples  # noqa: E402
 from drape.model.synthetic import synthetic_motion, synthetic_reference, synthetic_sequence  # noqa: E402
-from drape.rollout import rollout  # noqa: E402
+from drape.rollout import rollout, teacher_forced  # noqa: E402
 from drape.types import DrapeError, GarmentState, SkeletonState  # noqa: E402
 
 CFG = ModelConfig(image_size=32, widths="16,32", film_hidden=32)
@@ -64,3 +64,22 @@ def test_rollout_fresh_model_is_rigid_carry():
         np.testing.assert_allclose(out[3:], pose(ref, np.broadcast_to(canon, (5,) + canon.shape), T[3:]), atol=1e-4)
     with pytest.raises(DrapeError, match="initial garment states"):
         rollout(model, init[:2], _skel(T))
+
+
+def test_teacher_forced_reads_the_given_history():
+    """Frame 3 of a rollout and of teacher forcing come from the same true frames 0-2; later
+    teacher-forced frames equal a 1-step rollout started at frame f-3 of the truth."""
+    T = synthetic_motion(9, seed=2)
+    model = _model(1)
+    X = synthetic_sequence(model.reference.verts, T)
+    skel = _skel(T)
+    tf = teacher_forced(model, X, skel)
+    assert tf.shape == (6,) + X.shape[1:]
+    init = [GarmentState(X[f], np.zeros_like(X[f])) for f in range(3)]
+    np.testing.assert_array_equal(tf[0], rollout(model, init, skel)[3])
+    f = 7
+    init = [GarmentState(X[g], np.zeros_like(X[g])) for g in range(f - 3, f)]
+    part = SkeletonState(skel.joint_positions[f - 3 : f + 1], skel.joint_rotations[f - 3 : f + 1], T[f - 3 : f + 1])
+    np.testing.assert_array_equal(tf[f - 3], rollout(model, init, part)[3])
+    with pytest.raises(DrapeError, match="teacher_forced"):
+        teacher_forced(model, X[:5], skel)

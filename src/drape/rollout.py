@@ -43,3 +43,27 @@ def rollout(model, init_states: Seq[GarmentState], skeleton: SkeletonState, *, p
         if progress is not None:
             progress(f, F)
     return out
+
+
+def teacher_forced(model, states: np.ndarray, skeleton: SkeletonState) -> np.ndarray:
+    """One-step predictions from ground-truth history: (F - i - 1, V, 3) float32 metres, frames i+1 .. F-1.
+
+    Frame f is predicted from the given ``states`` (F, V, 3) world metres of frames f-i-1 .. f-1
+    (never from the model's own output), so its error is the model's single-step error; a rollout
+    compounds it. skeleton: as for :func:`rollout`.
+    """
+    n = int(model.config.window) + 1
+    X = np.asarray(states, dtype=np.float32)
+    T = np.asarray(skeleton.bone_transforms)
+    if X.ndim != 3 or X.shape[0] != T.shape[0] or X.shape[0] <= n:
+        raise DrapeError(f"teacher_forced: expected states (F, V, 3) with F = {T.shape[0]} skeleton frames > {n}, got {X.shape}")
+    out = np.empty((X.shape[0] - n,) + X.shape[1:], dtype=np.float32)
+    for f in range(n, X.shape[0]):
+        win = SkeletonState(
+            joint_positions=skeleton.joint_positions[f - n : f + 1],
+            joint_rotations=skeleton.joint_rotations[f - n : f + 1],
+            bone_transforms=T[f - n : f + 1],
+        )
+        history = tuple(GarmentState(X[g], np.zeros_like(X[g])) for g in range(f - n, f))
+        out[f - n] = model.step(history, win).verts
+    return out

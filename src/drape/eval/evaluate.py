@@ -7,6 +7,12 @@ own predictions. The metrics cover the predicted frames (``i + 1 .. F - 1``) and
 next to the same numbers for the LBS baseline (reference drape skinned, no dynamics) and,
 where meaningful, for the ground truth itself.
 
+Two single-step diagnostics go with them: ``one_step_error_mm``, the model's error when
+every frame is predicted from the ground-truth history (teacher-forced; the rollout
+compounds it), and ``persistence_one_step_mm``, the error of keeping the previous true
+frame's offset and posing it with the new skeleton. A model whose one-step error is far
+above persistence is reading little of the history.
+
 Timing: ``model_ms_per_frame`` is the wall time of the whole rollout step (features,
 contact, UV map, network, sampling, skinning) in this process on ``threads`` torch and BLAS threads (default 1), divided
 by the predicted frames. ``physics_sec_per_frame`` is the simulator's time for the same
@@ -32,7 +38,7 @@ INIT_MODES = ("physics", "rest")
 SUMMARY_KEYS = (
     "vertex_error_mm", "lbs_vertex_error_mm", "penetration_pct", "gt_penetration_pct", "lbs_penetration_pct",
     "stretch_p99", "gt_stretch_p99", "lbs_stretch_p99", "jitter", "lbs_jitter", "model_ms_per_frame",
-    "physics_sec_per_frame", "speedup", "frames",
+    "physics_sec_per_frame", "speedup", "frames", "one_step_error_mm", "persistence_one_step_mm",
 )
 
 
@@ -72,9 +78,9 @@ def evaluate(
     ``nan`` and, for tracks of 300 frames or more, ``vertex_error_mm_100_200``,
     ``vertex_error_mm_last100`` and their ratio ``drift_ratio``) and
     ``per_frame`` (flat lists over all tracks: sequence, frame, vertex_error_mm,
-    lbs_vertex_error_mm, penetration_pct, gt_penetration_pct, lbs_penetration_pct, jitter, lbs_jitter).
+    lbs_vertex_error_mm, one_step_error_mm, penetration_pct, gt_penetration_pct, lbs_penetration_pct, jitter, lbs_jitter).
     """
-    from drape.rollout import rollout
+    from drape.rollout import rollout, teacher_forced
 
     if init not in INIT_MODES:
         raise DrapeError(f"evaluate: init must be one of {INIT_MODES}, got {init!r}")
@@ -89,7 +95,7 @@ def evaluate(
     fps = float(model.config.fps)
     rest_kw = {"panel_uv": panel_uv} if panel_uv is not None else {"rest_verts": ref.verts}
     per_seq = []
-    per_frame: dict[str, list] = {k: [] for k in ("sequence", "frame", "vertex_error_mm", "lbs_vertex_error_mm",
+    per_frame: dict[str, list] = {k: [] for k in ("sequence", "frame", "vertex_error_mm", "lbs_vertex_error_mm", "one_step_error_mm",
                                                   "penetration_pct", "gt_penetration_pct", "lbs_penetration_pct",
                                                   "jitter", "lbs_jitter")}
     curves, shots = [], []
@@ -130,6 +136,10 @@ def evaluate(
                 bar.close()
             sl = slice(n, F)
             err = M.vertex_error_mm(pred[sl], gt[sl])
+            # Single-step errors from ground-truth history: the model's, and keeping the last offset.
+            with blas_threads(threads):
+                one_step = M.vertex_error_mm(teacher_forced(model, gt, skel), gt[sl])
+            persist = M.vertex_error_mm(M.persistence_baseline(ref, T, gt)[n - 1 :], gt[sl])
             lbs_err = M.vertex_error_mm(lbs[sl], gt[sl])
             # Acceleration at centre frames n .. F-2 (uses frames n-1 .. F-1).
             jit = M.jitter_per_frame(pred, gt, fps)[n - 1 :]
@@ -147,6 +157,7 @@ def evaluate(
                 "name": tr.name, "motion": tr.motion, "frames": int(F - n), "init_frames": n,
                 "vertex_error_mm": float(err.mean()), "lbs_vertex_error_mm": float(lbs_err.mean()),
                 "vertex_error_mm_final": float(err[-1]),
+                "one_step_error_mm": float(one_step.mean()), "persistence_one_step_mm": float(persist.mean()),
                 "penetration_pct": fin(pen), "gt_penetration_pct": fin(gt_pen), "lbs_penetration_pct": fin(lbs_pen),
                 "stretch_p99": M.stretch_p99(pred[sl], ref.faces, **rest_kw),
                 "gt_stretch_p99": M.stretch_p99(gt[sl], ref.faces, **rest_kw),
@@ -167,7 +178,8 @@ def evaluate(
             for i, f in enumerate(range(n, F)):
                 per_frame["sequence"].append(tr.name)
                 per_frame["frame"].append(f)
-                for key, arr in (("vertex_error_mm", err), ("lbs_vertex_error_mm", lbs_err), ("penetration_pct", pen),
+                for key, arr in (("vertex_error_mm", err), ("lbs_vertex_error_mm", lbs_err), ("one_step_error_mm", one_step),
+                                 ("penetration_pct", pen),
                                  ("gt_penetration_pct", gt_pen), ("lbs_penetration_pct", lbs_pen),
                                  ("jitter", jit_full), ("lbs_jitter", lbs_jit_full)):
                     v = float(arr[i])

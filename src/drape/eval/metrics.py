@@ -35,6 +35,21 @@ def vertex_error_mm(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return 1000.0 * np.linalg.norm(p - g, axis=-1).mean(-1)
 
 
+def persistence_baseline(reference, transforms: np.ndarray, verts: np.ndarray) -> np.ndarray:
+    """(F - 1, V, 3) float32 metres, frames 1 .. F-1: each frame's garment predicted by keeping the previous
+    ground-truth frame's offset and posing it with this frame's skeleton (inverse then forward LBS with
+    ``reference.frame_weights``). The one-step baseline a dynamics model must beat. verts (F, V, 3) world metres."""
+    from drape.model.features import skin, unskin
+
+    T = np.asarray(transforms, dtype=np.float64)
+    X = np.asarray(verts, dtype=np.float64)
+    W = np.asarray(reference.frame_weights, dtype=np.float64)
+    if T.ndim != 4 or X.ndim != 3 or T.shape[0] != X.shape[0] or T.shape[1] != W.shape[1] or X.shape[1] != W.shape[0]:
+        raise DrapeError(f"persistence_baseline: expected transforms (F, {W.shape[1]}, 4, 4) and verts (F, {W.shape[0]}, 3), "
+                         f"got {T.shape} and {X.shape}")
+    return skin(W, T[1:], unskin(W, T[:-1], X[:-1])).astype(np.float32)
+
+
 def penetration_pct_per_frame(garment_verts: np.ndarray, body_verts: np.ndarray, body_faces: np.ndarray, *,
                               depth: float = 0.001) -> np.ndarray:
     """(F,) float64: % of garment vertices more than ``depth`` metres inside the body, per frame.
