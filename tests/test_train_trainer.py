@@ -185,3 +185,50 @@ def test_resume_after_kill_is_bit_identical(tmp_path, data):
     # A checkpoint made with other settings is refused.
     with pytest.raises(TrainError, match="different settings"):
         train(TrainConfig(**{**cfg.__dict__, "lr": 1e-2}), data, "prism", tmp_path / "b.npz", **quiet)
+
+
+def test_replay_buffer_holds_the_models_own_rollout(data):
+    from drape.data.windows import WindowDataset
+    from drape.rollout import rollout
+    from drape.train.replay import ReplayBuffer, refresh
+    from drape.types import GarmentState, SkeletonState
+
+    ds = WindowDataset(data.reference, data.tracks, window=2, max_unroll=2, fps=30.0)
+    model = GarmentDynamicsModel(SMALL, data.reference, fit_normalizer(data.reference, data.tracks, SMALL.features))
+    with torch.no_grad():
+        for p in model.net.head_b.parameters():
+            p.copy_(1e-2 * torch.randn(p.shape, generator=torch.Generator().manual_seed(0)))
+    buf = ReplayBuffer(6, (3, data.reference.vert_count, 3))
+    gen = torch.Generator().manual_seed(4)
+    assert refresh(buf, model, ds, 5, gen) == 3  # window starts s0+3 .. s0+5
+    k, starts = int(buf.track[0]), buf.start[:3].tolist()
+    assert len(buf) == 3 and buf.next == 3 and starts == [starts[0], starts[0] + 1, starts[0] + 2]
+    s0, tr = starts[0] - 3, data.tracks[k]
+    T = tr.transforms[s0 : s0 + 8]
+    init = [GarmentState(tr.verts[s0 + f], np.zeros_like(tr.verts[s0 + f])) for f in range(3)]
+    pred = rollout(model, init, SkeletonState(np.zeros(T.shape[:2] + (3,), np.float32), T[:, :, :3, :3], T))
+    for j in range(3):
+        np.testing.assert_array_equal(buf.hist[j], pred[3 + j : 6 + j])  # every history frame predicted
+    assert not np.allclose(buf.hist[0], tr.verts[starts[0] : starts[0] + 3])
+    refresh(buf, model, ds, 5, gen)
+    refresh(buf, model, ds, 5, gen)  # 9 windows into 6 slots: the oldest are overwritten
+    assert len(buf) == 6 and buf.next == 3
+    back = ReplayBuffer.from_state(buf.state())
+    assert (back.track == buf.track).all() and (back.start == buf.start).all() and np.array_equal(back.hist, buf.hist)
+
+
+def test_replay_training_resumes_bit_identically(tmp_path, data):
+    cfg = TrainConfig(steps=8, batch_size=2, unroll=2, curriculum=0.5, lr=3e-3, warmup_steps=2, noise_std=0.001,
+                      replay_fraction=0.5, replay_start=2, replay_every=3, replay_frames=6,
+                      val_motions="synth3", val_every=4, val_frames=8, checkpoint_every=2, seed=2)
+    quiet = dict(model_config=SMALL, progress=False, log=lambda *_: None)
+    straight = train(cfg, data, "prism", tmp_path / "a.npz", **quiet)
+    ckpt = load_checkpoint(output_paths(tmp_path / "a.npz")["checkpoint"])
+    assert ckpt["replay"]["size"] > 0  # the buffer was filled and is saved
+    train(cfg, data, "prism", tmp_path / "b.npz", max_steps=5, **quiet)
+    resumed = train(cfg, data, "prism", tmp_path / "b.npz", **quiet)
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
+    # Replay changes the batches once it starts (step 2), not before.
+    off = train(TrainConfig(**{**cfg.__dict__, "replay_fraction": 0.0}), data, "prism", tmp_path / "c.npz", **quiet)
+    la, lb = [h["loss"] for h in straight.history], [h["loss"] for h in off.history]
+    assert la[:2] == lb[:2] and la[2:] != lb[2:]

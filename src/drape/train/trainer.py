@@ -85,6 +85,12 @@ class TrainConfig:
                                        "at the body vertex nearest the true garment vertex); off: the model's contact binding")
     velocity_weight: float = opt(0.5, "weight of the velocity-error term (mm/frame)")
     jitter_weight: float = opt(0.5, "weight of the acceleration-error term (mm/frame^2)")
+    replay_fraction: float = opt(0.0, "share of each batch whose history is the model's own free rollout (drape.train.replay) "
+                                      "instead of the simulated frames plus noise (0: off)")
+    replay_start: int = opt(1000, "step from which replay windows enter the batches")
+    replay_every: int = opt(20, "steps between replay rollouts")
+    replay_frames: int = opt(32, "frames of each replay rollout (about that many windows each)")
+    replay_capacity: int = opt(512, "windows the replay buffer holds (the oldest are dropped)")
     grad_clip: float = opt(1.0, "gradient-norm clip (0: none)")
     ema_decay: float = opt(0.995, "decay of the exponential moving average of the weights that validation and the saved "
                                   "models use (0: the raw weights); warmed up as min(decay, (1+t)/(10+t))")
@@ -113,6 +119,9 @@ class TrainConfig:
             (self.loss_space in LOSS_SPACES, f"loss_space must be one of {LOSS_SPACES}"),
             (self.val_frames >= 4, "val_frames must be >= 4"),
             (0 <= self.ema_decay < 1, "ema_decay must be in [0, 1)"),
+            (0 <= self.replay_fraction <= 1, "replay_fraction must be in [0, 1]"), (self.replay_start >= 0, "replay_start must be >= 0"),
+            (self.replay_every >= 1, "replay_every must be >= 1"), (self.replay_frames >= 1, "replay_frames must be >= 1"),
+            (self.replay_capacity >= 1, "replay_capacity must be >= 1"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -524,7 +533,8 @@ def train(
         state = None
         if resume and paths["checkpoint"].is_file():
             state = load_checkpoint(paths["checkpoint"])
-            a = {k: v for k, v in state["train_config"].items() if k not in RESUMABLE_CHANGES}
+            saved = {**_config_dict(TrainConfig()), **state["train_config"]}  # keys added since take their defaults
+            a = {k: v for k, v in saved.items() if k not in RESUMABLE_CHANGES}
             b = {k: v for k, v in _config_dict(config).items() if k not in RESUMABLE_CHANGES}
             diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
             if diff or state["model_config"] != _config_dict(model_config):
@@ -561,6 +571,14 @@ def train(
         if config.ema_decay > 0:
             ema = WeightAverage(model.net, config.ema_decay, (state or {}).get("ema"))
         averaged = ema.applied if ema is not None else contextlib.nullcontext
+        replay = None
+        if config.replay_fraction > 0:
+            from drape.train.replay import ReplayBuffer
+
+            saved_replay = (state or {}).get("replay")
+            replay = (ReplayBuffer.from_state(saved_replay) if saved_replay is not None
+                      else ReplayBuffer(config.replay_capacity, (n, data.reference.vert_count, 3)))
+            window_id = {(int(k), int(s)): i for i, (k, s) in enumerate(ds.windows)}
         edges = reference_edges(data.reference) if config.strain_weight > 0 else None
         lbs_val = lbs_error_mm(data.reference, val_tracks, config.val_frames, skip=n) if val_tracks else None
 
@@ -572,6 +590,7 @@ def train(
                 "normalizer": {k: torch.from_numpy(np.asarray(v)) for k, v in normalizer.to_arrays().items()},
                 "history": history, "val_history": val_history, "best_val": best_val, "best_step": best_step,
                 "data": signature, "ema": ema.shadow if ema is not None else None,
+                "replay": replay.state() if replay is not None else None,
             })
 
         bar = None
@@ -593,10 +612,27 @@ def train(
                 for g in optim.param_groups:
                     g["lr"] = lr
                 ids = torch.randint(len(ds), (config.batch_size,), generator=gen).numpy()
+                slots = None
+                if replay is not None and step >= config.replay_start:
+                    if (step - config.replay_start) % config.replay_every == 0:
+                        from drape.train.replay import refresh
+
+                        model.net.eval()
+                        refresh(replay, model, ds, config.replay_frames, gen)
+                        model.net.train()
+                    m = min(len(replay), int(round(config.replay_fraction * config.batch_size)))
+                    if m:
+                        slots = replay.sample(m, gen)
+                        ids[:m] = [window_id[(int(replay.track[j]), int(replay.start[j]))] for j in slots]
                 batch = ds.batch(ids, K)
                 if config.penetration_weight > 0 and config.penetration_body:
                     batch["planes"] = ds.contact_planes(ids, K)
                 noise = history_noise(batch["history"].shape, data.reference.verts, config, gen)
+                if slots is not None:
+                    # Replayed windows: the stored prediction replaces the simulated history (no synthetic noise).
+                    if noise is None:
+                        noise = torch.zeros(batch["history"].shape)
+                    noise[: len(slots)] = torch.from_numpy(replay.hist[slots] - batch["history"][: len(slots)])
                 loss, terms = unrolled_loss(model, batch, config, noise=noise, edges=edges)
                 optim.zero_grad(set_to_none=True)
                 loss.backward()
