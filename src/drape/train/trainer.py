@@ -9,6 +9,9 @@ to simulated sequences:
   becomes the newest history frame of the next step, and the loss over all K predicted
   frames is backpropagated through the whole unroll. K follows a curriculum, 1 at the start
   rising linearly to ``unroll`` over the first ``curriculum`` fraction of the steps.
+* **Rollout replay** (``replay_fraction`` > 0, :mod:`drape.train.replay`): from step
+  ``replay_start`` on, a share of each batch's windows takes its history from the model's
+  own recent free rollouts on the training tracks instead of the noised simulated frames.
 * **Loss** (mm units, see :mod:`drape.train.losses`): vertex error (world or canonical
   frame) + edge strain against the reference drape + penetration hinge with the model's
   contact binding + velocity and jitter (acceleration) errors.
