@@ -9,6 +9,15 @@ import numpy as np
 from drape.types import DrapeError, GarmentState, SkeletonState
 
 
+def _window(skeleton: SkeletonState, T: np.ndarray, f: int, n: int) -> SkeletonState:
+    """The skeleton of history frames f-n .. f-1 and target frame f."""
+    return SkeletonState(
+        joint_positions=skeleton.joint_positions[f - n : f + 1],
+        joint_rotations=skeleton.joint_rotations[f - n : f + 1],
+        bone_transforms=T[f - n : f + 1],
+    )
+
+
 def rollout(model, init_states: Seq[GarmentState], skeleton: SkeletonState, *, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Garment vertices for every frame of ``skeleton``: (F, V, 3) float32 metres, world frame.
 
@@ -32,12 +41,7 @@ def rollout(model, init_states: Seq[GarmentState], skeleton: SkeletonState, *, p
     for f, s in enumerate(init_states):
         out[f] = s.verts
     for f in range(n, F):
-        win = SkeletonState(
-            joint_positions=skeleton.joint_positions[f - n : f + 1],
-            joint_rotations=skeleton.joint_rotations[f - n : f + 1],
-            bone_transforms=T[f - n : f + 1],
-        )
-        state = model.step(tuple(history), win)
+        state = model.step(tuple(history), _window(skeleton, T, f, n))
         out[f] = state.verts
         history = history[1:] + [state]
         if progress is not None:
@@ -59,11 +63,6 @@ def teacher_forced(model, states: np.ndarray, skeleton: SkeletonState) -> np.nda
         raise DrapeError(f"teacher_forced: expected states (F, V, 3) with F = {T.shape[0]} skeleton frames > {n}, got {X.shape}")
     out = np.empty((X.shape[0] - n,) + X.shape[1:], dtype=np.float32)
     for f in range(n, X.shape[0]):
-        win = SkeletonState(
-            joint_positions=skeleton.joint_positions[f - n : f + 1],
-            joint_rotations=skeleton.joint_rotations[f - n : f + 1],
-            bone_transforms=T[f - n : f + 1],
-        )
         history = tuple(GarmentState(X[g], np.zeros_like(X[g])) for g in range(f - n, f))
-        out[f - n] = model.step(history, win).verts
+        out[f - n] = model.step(history, _window(skeleton, T, f, n)).verts
     return out
