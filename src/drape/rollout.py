@@ -66,3 +66,13 @@ def teacher_forced(model, states: np.ndarray, skeleton: SkeletonState) -> np.nda
         history = tuple(GarmentState(X[g], np.zeros_like(X[g])) for g in range(f - n, f))
         out[f - n] = model.step(history, _window(skeleton, T, f, n)).verts
     return out
+
+
+def rollout_from_truth(model, verts: np.ndarray, transforms: np.ndarray) -> np.ndarray:
+    """:func:`rollout` started from the first ``window + 1`` frames of ``verts`` (F', V, 3) world metres,
+    over bone ``transforms`` (F, J, 4, 4). Returns (F, V, 3) float32 metres (the start frames copied)."""
+    n = int(model.config.window) + 1
+    T = np.asarray(transforms, dtype=np.float32)
+    X = np.asarray(verts[:n], dtype=np.float32)
+    init = [GarmentState(X[f], np.zeros_like(X[f])) for f in range(n)]
+    return rollout(model, init, SkeletonState(np.zeros(T.shape[:2] + (3,), np.float32), T[:, :, :3, :3], T))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from drape.types import DrapeError, GarmentState, SkeletonState
+from drape.types import DrapeError
 
 
 class ReplayBuffer:
@@ -84,7 +84,7 @@ def refresh(buffer: ReplayBuffer, model, dataset, frames: int, gen) -> int:
     """
     import torch
 
-    from drape.rollout import rollout
+    from drape.rollout import rollout_from_truth
 
     n = dataset.window + 1
     usable = [k for k, g in enumerate(dataset.global_feats) if g is not None]
@@ -96,11 +96,8 @@ def refresh(buffer: ReplayBuffer, model, dataset, frames: int, gen) -> int:
     if L < n:
         return 0
     s0 = int(torch.randint(F - n - dataset.max_unroll - L + 1, (1,), generator=gen))
-    T = np.asarray(tr.transforms[s0 : s0 + n + L], dtype=np.float32)
-    X = np.asarray(tr.verts[s0 : s0 + n], dtype=np.float32)
-    init = [GarmentState(X[f], np.zeros_like(X[f])) for f in range(n)]
-    skel = SkeletonState(np.zeros(T.shape[:2] + (3,), np.float32), T[:, :, :3, :3], T)
-    pred = rollout(model, init, skel)  # (n + L, V, 3), local frame f = track frame s0 + f
+    # (n + L, V, 3): local frame f is track frame s0 + f.
+    pred = rollout_from_truth(model, tr.verts[s0 : s0 + n], tr.transforms[s0 : s0 + n + L])
     added = 0
     for s in range(n, L + 1):
         buffer.add(k, s0 + s, pred[s : s + n])

@@ -306,18 +306,14 @@ def rollout_error_mm(model, track, frames: int) -> float:
     The rollout starts from the track's first ``i + 1`` (simulated) frames; those frames are
     excluded from the mean.
     """
-    from drape.rollout import rollout
-    from drape.types import GarmentState, SkeletonState
+    from drape.rollout import rollout_from_truth
 
     n = model.config.window + 1
     F = min(frames, track.frame_count)
     if F <= n:
         raise TrainError(f"validation track {track.name}: {track.frame_count} frames, need more than {n}")
-    T = track.transforms[:F]
     X = track.verts[:F]
-    init = [GarmentState(X[f], np.zeros_like(X[f])) for f in range(n)]
-    skel = SkeletonState(np.zeros(T.shape[:2] + (3,), np.float32), T[:, :, :3, :3], T)
-    pred = rollout(model, init, skel)
+    pred = rollout_from_truth(model, X, track.transforms[:F])
     return float(1000.0 * np.linalg.norm(pred[n:] - X[n:], axis=-1).mean())
 
 
@@ -576,7 +572,7 @@ def train(
         averaged = ema.applied if ema is not None else contextlib.nullcontext
         replay = None
         if config.replay_fraction > 0:
-            from drape.train.replay import ReplayBuffer
+            from drape.train.replay import ReplayBuffer, refresh
 
             saved_replay = (state or {}).get("replay")
             replay = (ReplayBuffer.from_state(saved_replay) if saved_replay is not None
@@ -618,8 +614,6 @@ def train(
                 slots = None
                 if replay is not None and step >= config.replay_start:
                     if (step - config.replay_start) % config.replay_every == 0:
-                        from drape.train.replay import refresh
-
                         model.net.eval()
                         refresh(replay, model, ds, config.replay_frames, gen)
                         model.net.train()
