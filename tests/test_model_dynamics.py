@@ -204,3 +204,26 @@ def test_model_file_without_contact_flag_key_loads_with_the_step_flag(tmp_path):
     np.savez_compressed(tmp_path / "bad.npz", **arrays)
     with pytest.raises(DrapeError, match="contact_flag must be one of"):
         GarmentDynamicsModel.load(tmp_path / "bad.npz")
+
+
+def test_hands_model_steps_saves_and_loads(tmp_path):
+    import dataclasses
+
+    from test_model_features import hand_reference, hand_transforms
+
+    cfg = dataclasses.replace(SMALL, hands=True)
+    ref = hand_reference()
+    model = GarmentDynamicsModel(cfg, ref)
+    assert model.vertex_channels == SMALL_CHANNELS + 8
+    T = hand_transforms()
+    hist = tuple(GarmentState(ref.verts, np.zeros_like(ref.verts)) for _ in range(3))
+    out = model.step(hist, _skeleton(T))
+    back = GarmentDynamicsModel.load(model.save(tmp_path / "hands.npz"))
+    assert back.config.hands and back.vertex_channels == model.vertex_channels
+    np.testing.assert_array_equal(back.reference.rest_heads, ref.rest_heads)
+    np.testing.assert_array_equal(back.step(hist, _skeleton(T)).verts, out.verts)
+    with pytest.raises(DrapeError, match="LeftForeArm"):
+        GarmentDynamicsModel(cfg, synthetic_reference(4, 4))
+
+
+SMALL_CHANNELS = GarmentDynamicsModel(SMALL, synthetic_reference(3, 3)).vertex_channels

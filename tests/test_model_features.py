@@ -217,3 +217,79 @@ def test_sequence_samples_and_normalizer():
     np.testing.assert_allclose(n.vertex_mean, flat.mean(0), atol=1e-5)
     std = flat.std(0)
     np.testing.assert_allclose(n.vertex_std, np.where(std < 1e-6, 1, std), rtol=1e-3, atol=1e-6)
+
+
+HAND_RIG = ("Hips", "LeftForeArm", "LeftHand", "LeftHandFinger1", "RightForeArm", "RightHand", "RightHandFinger1")
+HAND_HEADS = np.array([[0, 0, 0], [0.3, 0, 0], [0.5, 0, 0], [0.6, 0, 0], [-0.3, 0, 0], [-0.5, 0, 0], [-0.6, 0, 0]],
+                      dtype=np.float32)
+
+
+def hand_reference(rest_heads=HAND_HEADS):
+    body_v = np.array([[-10, -10, -1], [10, -10, -1], [0, 10, -1]], dtype=np.float32)
+    w = np.zeros((3, len(HAND_RIG)), dtype=np.float32)
+    w[:, 0] = 1.0
+    g = np.array([[0.4, 0.05, 0.0], [0.7, 0.0, 0.1], [-0.4, 0.0, 0.1]], dtype=np.float32)
+    uv = np.array([[[0.1, 0.1], [0.9, 0.1], [0.1, 0.9]]], dtype=np.float32)
+    return build_reference(
+        name="hands", faces=np.array([[0, 1, 2]]), atlas_uv=uv, rest_drape=g, bone_names=HAND_RIG,
+        body_rest_verts=body_v, body_faces=np.array([[0, 1, 2]]), body_skin_weights=w, rest_root=HAND_HEADS[0],
+        skin_weights=w, rest_heads=rest_heads,
+    )
+
+
+def hand_transforms():
+    T = np.tile(np.eye(4, dtype=np.float32), (4, len(HAND_RIG), 1, 1))
+    T[3, 4:, 2, 3] = 0.1  # target frame: the right forearm and hand 10 cm up
+    return T
+
+
+def test_hand_channels_hand_computed():
+    ref = hand_reference()
+    cfg = FeatureConfig(window=2, hands=True)
+    hist = np.repeat(ref.verts[None], 3, 0)
+    vf, _ = vertex_features(ref, hist, hand_transforms(), cfg)
+    names = vertex_channel_names(2, hands=True)
+    assert vf.shape == (3, len(names)) and names[: len(vertex_channel_names(2))] == vertex_channel_names(2)
+    col = {n: i for i, n in enumerate(names)}
+    get = lambda *ns: vf[:, [col[n] for n in ns]]  # noqa: E731
+    # v0 over the left forearm (5 cm), v1 past the left fingers, v2 on the raised right forearm.
+    np.testing.assert_allclose(get("handl_x", "handl_y", "handl_z"), [[0, -0.05, 0], [-0.1, 0, -0.1], [0.7, 0, -0.1]], atol=1e-6)
+    np.testing.assert_allclose(get("handl_near")[:, 0], [1 - 0.05 / 0.15, 1 - np.sqrt(0.02) / 0.15, 0.0], atol=1e-5)
+    np.testing.assert_allclose(get("handr_x", "handr_y", "handr_z")[2], [0, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(get("handr_near")[:, 0], [0, 0, 1], atol=1e-5)
+    # The channels before the hand ones are those of a model without them.
+    np.testing.assert_array_equal(vf[:, : len(vertex_channel_names(2))], vertex_features(ref, hist, hand_transforms(), FeatureConfig(window=2))[0])
+
+
+def test_hand_channels_torch_matches_numpy_and_reference_round_trip():
+    torch = pytest.importorskip("torch")
+    from drape.model.features import GarmentReference
+
+    ref = hand_reference()
+    back = GarmentReference.from_arrays(ref.header(), ref.to_arrays())
+    np.testing.assert_array_equal(back.rest_heads, HAND_HEADS)
+    cfg = FeatureConfig(window=2, hands=True)
+    rng = np.random.default_rng(3)
+    hist = (ref.verts[None] + rng.normal(0, 0.02, (3, 3, 3))).astype(np.float32)
+    T = hand_transforms()
+    vf, _ = vertex_features(back, hist, T, cfg)
+    vt, _ = vertex_features(ref, torch.from_numpy(hist[None]), torch.from_numpy(T[None]), cfg)
+    np.testing.assert_allclose(vt[0].numpy(), vf, atol=1e-5)
+
+
+def test_hand_channels_need_the_bones_and_heads():
+    arrays = hand_reference().to_arrays()
+    arrays.pop("rest_heads")
+    from drape.model.features import GarmentReference
+
+    old = GarmentReference.from_arrays(hand_reference().header(), arrays)  # a reference saved before rest heads
+    assert old.rest_heads is None
+    hist = np.repeat(old.verts[None], 3, 0)
+    with pytest.raises(DrapeError, match="no rest bone heads"):
+        vertex_features(old, hist, hand_transforms(), FeatureConfig(window=2, hands=True))
+    rig = tiny_reference()
+    with pytest.raises(DrapeError, match="no bone 'LeftForeArm'"):
+        vertex_features(rig, np.repeat(G[None], 3, 0), two_bone_rig().transforms(*[np.tile(np.eye(3), (4, 1, 1))] * 1,
+                        np.zeros((4, 3)), np.tile(np.eye(3), (4, 1, 1))), FeatureConfig(window=2, hands=True))
+    with pytest.raises(DrapeError, match="rest_heads"):
+        hand_reference(rest_heads=HAND_HEADS[:3])

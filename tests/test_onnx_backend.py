@@ -283,3 +283,26 @@ def test_dynamo_exporter(exported, tmp_path):
     model, _, _ = exported
     path = export_onnx(model, tmp_path / "dynamo.onnx", exporter="dynamo", opset=18)
     assert verify_onnx(model, path, samples=2) < 1e-7
+
+
+def test_hands_model_parity(tmp_path, one_thread):
+    """A model with the hand channels: both ONNX graphs carry the rest bone heads and match torch."""
+    import dataclasses
+
+    from test_model_features import hand_reference, hand_transforms
+
+    model = GarmentDynamicsModel(dataclasses.replace(CFG, hands=True), hand_reference(), seed=1)
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(1)
+        for mod in (model.net.head_b, model.net.film[-1]):
+            for p in mod.parameters():
+                p.copy_(0.1 * torch.randn(p.shape, generator=g))
+    T = hand_transforms()
+    rng = np.random.default_rng(0)
+    hist = tuple(GarmentState(model.reference.verts + rng.normal(0, 0.02, (3, 3)).astype(np.float32),
+                              np.zeros((3, 3), np.float32)) for _ in range(3))
+    a = model.step(hist, _skel(T))
+    for graph in ("network", "predict"):
+        ox = OnnxGarmentDynamics.load(export_onnx(model, tmp_path / f"hands_{graph}.onnx", graph=graph))
+        assert ox.config.hands and ox.vertex_channels == model.vertex_channels
+        np.testing.assert_allclose(ox.step(hist, _skel(T)).verts, a.verts, atol=1e-6, rtol=0)

@@ -341,7 +341,7 @@ def build_garment_reference(garment, rest_drape: np.ndarray, shape: BodyShape, *
         name=garment.name, kind=garment.kind, faces=garment.faces, atlas_uv=garment.atlas_uv, rest_drape=rest_drape,
         bone_names=body.bone_names, body_rest_verts=body.rest_verts, body_faces=body.faces,
         body_skin_weights=body.skin_weights, rest_root=body.rest_bone_heads[0], skin_weights=W,
-        offset_space=offset_space, meta=dict(meta or {}),
+        offset_space=offset_space, meta=dict(meta or {}), rest_heads=body.rest_bone_heads,
     )
 
 
@@ -466,6 +466,8 @@ def load_training_data(
                     reference = GarmentReference.from_arrays(header, {k: z[k] for k in z.files if k != "header"})
             except (OSError, ValueError, KeyError):
                 reference = None
+            if reference is not None and reference.rest_heads is None:
+                reference = None  # cached before the references kept the rest bone heads: rebuild
     if reference is None:
         reference = build_garment_reference(gar, rest, shape, meta=ref_meta, offset_space=offset_space)
         if ref_path is not None:

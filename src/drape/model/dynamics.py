@@ -54,6 +54,8 @@ class ModelConfig:
                             choices=CONTACT_FLAGS)
     prediction: str = opt("offset", "network output: offset (whole offset from the reference) or delta (offset change "
                                     "since frame t; drifts on long rollouts)", choices=PREDICTIONS)
+    hands: bool = opt(False, "hand channels: each vertex's vector to and proximity of the nearest forearm/hand "
+                             "(for garments the hands brush without being bound to them, such as skirts)")
     feature_clip: float = opt(8.0, "normalised vertex features are clipped to +-this many standard deviations (0: off); "
                                    "bounds what a long rollout feeds back")
     image_size: int = opt(64, "UV feature-map size in pixels (square; divisible by 2^levels)")
@@ -66,7 +68,7 @@ class ModelConfig:
     @property
     def features(self) -> FeatureConfig:
         return FeatureConfig(window=self.window, fps=self.fps, contact_threshold=self.contact_threshold,
-                             contact_flag=self.contact_flag, prediction=self.prediction)
+                             contact_flag=self.contact_flag, prediction=self.prediction, hands=self.hands)
 
     @property
     def net(self):
@@ -79,7 +81,7 @@ class ModelConfig:
         return NetConfig(widths=widths, skip_channels=self.skip_channels, head_channels=self.head_channels, film_hidden=self.film_hidden)
 
 
-LEGACY_CONFIG = {"contact_flag": "step"}
+LEGACY_CONFIG = {"contact_flag": "step", "hands": False}
 """Config values of model files written before the key existed (their behaviour then)."""
 
 
@@ -115,7 +117,12 @@ class GarmentDynamicsModel:
             reference.atlas_uv, reference.faces, config.image_size, vert_count=reference.vert_count, dilation=config.dilation
         )
         self.mapper = UVMapper(self.raster_map)
-        self.vertex_channels = len(vertex_channel_names(config.window))
+        if config.hands:
+            reference.hand_bones  # noqa: B018 - raises when the rig lacks the hand bones
+            if reference.rest_heads is None:
+                raise DrapeError(f"model config: hands needs a garment reference with the rig's rest bone heads; "
+                                 f"{reference.name}'s has none")
+        self.vertex_channels = len(vertex_channel_names(config.window, config.hands))
         self.global_channels = global_channel_count(reference.bone_count)
         if normalizer is None:
             normalizer = Normalizer.identity(self.vertex_channels, self.global_channels)
@@ -199,7 +206,7 @@ class GarmentDynamicsModel:
             "version": MODEL_VERSION,
             "config": dataclasses.asdict(self.config),
             "reference": self.reference.header(),
-            "vertex_channels": list(vertex_channel_names(self.config.window)),
+            "vertex_channels": list(vertex_channel_names(self.config.window, self.config.hands)),
         }
         arrays = {"header": np.array(json.dumps(header))}
         arrays.update({f"ref/{k}": v for k, v in self.reference.to_arrays().items()})

@@ -41,7 +41,15 @@ reference (3)         m      rest drape position relative to the rest root head 
 body parts (6)        1      skin weights summed per body part: torso, head, left/right arm,
                              left/right leg (static; a garment-independent compression of the
                              binding, so the same network can read unseen garments)
+hand (2 x 4)          m, 1   ``hands`` only, left then right: the vector from the driven point to the
+                             nearest point of the forearm-and-hand polyline (elbow, wrist, finger
+                             joint heads) posed at t+1, target root frame (3), and the proximity
+                             clip(1 - distance / :data:`HAND_REACH`, 0, 1) (1)
 ====================  =====  ==============================================================
+
+The hand channels exist for garments the hands touch without being bound to them: a skirt's
+vertices are bound to the hips and thighs, so the contact channels never see the hand that
+brushes or grabs it.
 
 Contact is cheap at inference: each garment vertex is bound once, in the rest pose, to its
 nearest body surface point (face + barycentrics); per frame only the 3 corners of that face
@@ -87,6 +95,11 @@ PREDICTIONS = ("delta", "offset")
 CONTACT_FLAGS = ("step", "ramp")
 LOOSE_KINDS = ("skirt", "dress")
 BODY_PARTS = ("torso", "head", "left_arm", "right_arm", "left_leg", "right_leg")
+HAND_CHAIN = ("{side}ForeArm", "{side}Hand", "{side}HandFinger1")
+"""Bones whose heads make each side's forearm-and-hand polyline (elbow, wrist, fingers)."""
+HAND_SIDES = ("Left", "Right")
+HAND_REACH = 0.15
+"""Metres: the hand proximity channel is 1 at the polyline and falls to 0 at this distance."""
 
 
 # --------------------------------------------------------------------------- array helpers (numpy or torch)
@@ -135,6 +148,18 @@ def _matvec(A, p):
     if _is_torch(A):
         return (A * p[..., None, :]).sum(-1)
     return np.stack([A[..., i, 0] * p[..., 0] + A[..., i, 1] * p[..., 1] + A[..., i, 2] * p[..., 2] for i in range(3)], -1)
+
+
+def _where(cond, a, b):
+    if _is_torch(cond):
+        import torch
+
+        return torch.where(cond, a, b)
+    return np.where(cond, a, b)
+
+
+def _clip01(x):
+    return x.clamp(0.0, 1.0) if _is_torch(x) else np.clip(x, 0.0, 1.0)
 
 
 def _expand(x, shape):
@@ -305,6 +330,8 @@ class FeatureConfig:
     prediction: str = "offset"
     """What the network predicts per vertex (canonical frame, metres): ``"offset"`` the whole offset
     canonical(t+1) - reference, or ``"delta"`` the change canonical(t+1) - canonical(t)."""
+    hands: bool = False
+    """Add the hand channels (see the module docs); the reference must carry the rig's rest bone heads."""
 
     def __post_init__(self):
         if self.window not in (1, 2):
@@ -319,13 +346,35 @@ class FeatureConfig:
             raise DrapeError(f"feature config: contact_threshold must be positive metres, got {self.contact_threshold}")
 
 
-def vertex_channel_names(window: int) -> tuple[str, ...]:
+def vertex_channel_names(window: int, hands: bool = False) -> tuple[str, ...]:
     names = ["offset_x", "offset_y", "offset_z", "vel_x", "vel_y", "vel_z"]
     if window >= 2:
         names += ["acc_x", "acc_y", "acc_z"]
     names += ["drive_x", "drive_y", "drive_z", "contact_dist", "contact_flag", "contact_x", "contact_y", "contact_z"]
     names += ["ref_x", "ref_y", "ref_z"] + [f"part_{p}" for p in BODY_PARTS]
+    if hands:
+        for side in HAND_SIDES:
+            s = side[0].lower()
+            names += [f"hand{s}_x", f"hand{s}_y", f"hand{s}_z", f"hand{s}_near"]
     return tuple(names)
+
+
+def _has_hand_bones(bone_names) -> bool:
+    return all(p.format(side=sd) in bone_names for sd in HAND_SIDES for p in HAND_CHAIN)
+
+
+def hand_chain_bones(bone_names) -> tuple[int, ...]:
+    """Bone indices (6,) of the hand polylines: left elbow, wrist, fingers, then right (:data:`HAND_CHAIN`)."""
+    names = list(bone_names)
+    out = []
+    for side in HAND_SIDES:
+        for pattern in HAND_CHAIN:
+            bone = pattern.format(side=side)
+            if bone not in names:
+                raise DrapeError(f"hand channels: the rig has no bone {bone!r} (needs {', '.join(HAND_CHAIN)} for "
+                                 f"{' and '.join(HAND_SIDES)}); train without --hands")
+            out.append(names.index(bone))
+    return tuple(out)
 
 
 def global_channel_count(bone_count: int) -> int:
@@ -355,6 +404,9 @@ class GarmentReference:
     rest_root: np.ndarray
     """(3,) float32 metres: the root bone head in the rest frame."""
     meta: dict = field(default_factory=dict)
+    rest_heads: np.ndarray | None = None
+    """(J, 3) float32 metres: every bone head in the rest frame (None in model files older than it;
+    the hand channels need it)."""
 
     @property
     def vert_count(self) -> int:
@@ -370,6 +422,11 @@ class GarmentReference:
         parts = self.skin_weights @ body_part_matrix(self.bone_names)
         return np.concatenate([self.verts - self.rest_root, parts], axis=1).astype(np.float32)
 
+    @cached_property
+    def hand_bones(self) -> tuple[int, ...]:
+        """:func:`hand_chain_bones` of this rig."""
+        return hand_chain_bones(self.bone_names)
+
     def arrays(self, *, torch: bool = False) -> dict:
         """Feature arrays as numpy or (cached) torch float32 tensors."""
         key = "_torch_arrays" if torch else "_np_arrays"
@@ -384,6 +441,8 @@ class GarmentReference:
                 "contact_bary": c.bary.astype(np.float32),
                 "static": self.static_channels,
             }
+            if self.rest_heads is not None and _has_hand_bones(self.bone_names):
+                cached["hand_rest"] = np.asarray(self.rest_heads, dtype=np.float32)[list(self.hand_bones)]
             if not torch:
                 # The 3V face corners are far fewer distinct body vertices (1,785 of 13,494 for the
                 # tshirt): the numpy path skins each once and gathers.
@@ -405,7 +464,7 @@ class GarmentReference:
             "faces": self.faces, "atlas_uv": self.atlas_uv, "verts": self.verts, "skin_weights": self.skin_weights,
             "frame_weights": self.frame_weights, "rest_root": self.rest_root, "contact_face": c.face,
             "contact_bary": c.bary, "contact_corner_rest": c.corner_rest, "contact_corner_weights": c.corner_weights,
-        }
+        } | ({} if self.rest_heads is None else {"rest_heads": self.rest_heads})
 
     def header(self) -> dict:
         return {"name": self.name, "kind": self.kind, "bone_names": list(self.bone_names), "offset_space": self.offset_space, "meta": self.meta}
@@ -420,6 +479,7 @@ class GarmentReference:
             contact=ContactBinding(np.asarray(a["contact_face"]), np.asarray(a["contact_bary"]),
                                    np.asarray(a["contact_corner_rest"]), np.asarray(a["contact_corner_weights"])),
             rest_root=np.asarray(a["rest_root"]), meta=dict(header.get("meta", {})),
+            rest_heads=np.asarray(a["rest_heads"]) if "rest_heads" in a else None,
         )
 
 
@@ -438,11 +498,13 @@ def build_reference(
     kind: str = "",
     offset_space: str = "auto",
     meta: dict | None = None,
+    rest_heads: np.ndarray | None = None,
 ) -> GarmentReference:
     """Build a :class:`GarmentReference`.
 
     rest_drape (V, 3) metres, rest frame; body_* the body in its rest pose (the proxy body is enough);
     skin_weights (V, J): the garment's transferred weights, or None to take the bound body point's weights.
+    rest_heads (J, 3): the rig's rest bone heads (kept for the hand channels; optional).
     With a :class:`drape.types.Garment` ``g`` and a :class:`drape.body.Body` ``b``:
     ``build_reference(name=g.name, kind=g.kind, faces=g.faces, atlas_uv=g.atlas_uv, rest_drape=drape,
     bone_names=b.bone_names, body_rest_verts=b.rest_verts, body_faces=b.faces,
@@ -457,11 +519,15 @@ def build_reference(
     if W.shape != (V, J):
         raise DrapeError(f"garment reference {name}: skin_weights: expected ({V}, {J}), got {W.shape}")
     frame_w, space = offset_space_weights(W, bone_names, offset_space, kind=kind)
+    if rest_heads is not None:
+        rest_heads = np.asarray(rest_heads, dtype=np.float32)
+        if rest_heads.shape != (J, 3):
+            raise DrapeError(f"garment reference {name}: rest_heads: expected ({J}, 3), got {rest_heads.shape}")
     return GarmentReference(
         name=name, kind=kind, bone_names=tuple(bone_names), faces=np.asarray(faces, dtype=np.int32),
         atlas_uv=np.asarray(atlas_uv, dtype=np.float32), verts=np.asarray(rest_drape, dtype=np.float32),
         skin_weights=W, frame_weights=frame_w, offset_space=space, contact=binding,
-        rest_root=np.asarray(rest_root, dtype=np.float32), meta=dict(meta or {}),
+        rest_root=np.asarray(rest_root, dtype=np.float32), meta=dict(meta or {}), rest_heads=rest_heads,
     )
 
 
@@ -561,7 +627,39 @@ def vertex_features(ref: GarmentReference, history, transforms, cfg: FeatureConf
     chans += [dist, flag, _rotate_into(R1, vec)]
     static = a["static"]
     chans.append(_expand(static, tuple(c_t.shape[:-1]) + (static.shape[-1],)))
+    if cfg.hands:
+        chans += hand_channels(ref, a, driven, T1, R1)
     return _cat(chans, -1), c_t
+
+
+def hand_channels(ref: GarmentReference, a: dict, points, T1, R1) -> list:
+    """The hand channels of :func:`vertex_features` for world points (..., V, 3) and the target
+    frame's transforms T1 (..., J, 4, 4) with root rotation R1: per side a (..., V, 3) vector
+    (target root frame) and a (..., V, 1) proximity."""
+    bones = list(ref.hand_bones)
+    if "hand_rest" not in a:
+        raise DrapeError(f"hand channels: garment reference {ref.name} has no rest bone heads (made before they were "
+                         "stored); rebuild it from the dataset")
+    Tj = T1[..., bones, :, :]  # (..., 6, 4, 4)
+    heads = _matvec(Tj[..., :3, :3], a["hand_rest"]) + Tj[..., :3, 3]  # (..., 6, 3) world
+    out = []
+    for s in range(len(HAND_SIDES)):
+        best_vec, best_d2 = None, None
+        for k in range(len(HAND_CHAIN) - 1):
+            p0 = heads[..., 3 * s + k, :][..., None, :]
+            seg = heads[..., 3 * s + k + 1, :][..., None, :] - p0
+            t = _clip01(_dot(points - p0, seg) / (_dot(seg, seg) + 1e-12))
+            vec = p0 + t[..., None] * seg - points
+            d2 = _dot(vec, vec)
+            if best_vec is None:
+                best_vec, best_d2 = vec, d2
+            else:
+                nearer = d2 < best_d2
+                best_vec = _where(nearer[..., None], vec, best_vec)
+                best_d2 = _where(nearer, d2, best_d2)
+        near = _clip01(1.0 - (best_d2 + 1e-12) ** 0.5 / HAND_REACH)
+        out += [_rotate_into(R1, best_vec), near[..., None]]
+    return out
 
 
 def contact_flag(dist, cfg: FeatureConfig):

@@ -93,7 +93,7 @@ def runtime_metadata(model, graph: str, raster_map: RasterMap, *, source: dict |
     header = {
         "config": dataclasses.asdict(model.config),
         "reference": model.reference.header(),
-        "vertex_channels": list(vertex_channel_names(model.config.window)),
+        "vertex_channels": list(vertex_channel_names(model.config.window, model.config.hands)),
         "inputs": list(inputs),
         "outputs": list(outputs),
         "source": dict(source or {}),
@@ -188,7 +188,7 @@ class OnnxGarmentDynamics:
             self.raster_map = RasterMap.from_arrays(group("raster/"))
         except KeyError as exc:
             raise DrapeError(f"{where}: embedded arrays lack {exc}") from None
-        self.vertex_channels = len(vertex_channel_names(self.config.window))
+        self.vertex_channels = len(vertex_channel_names(self.config.window, self.config.hands))
         self._norm = {k: np.asarray(v, dtype=np.float32) for k, v in self.normalizer.to_arrays().items()}
         self._uv = _NumpyUV(self.raster_map) if graph == "network" else None
         self._inputs, self._outputs = GRAPH_IO[graph]

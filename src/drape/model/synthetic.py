@@ -168,5 +168,5 @@ def synthetic_reference(nx: int = 10, ny: int = 10, *, offset_space: str = "root
     return build_reference(
         name="prism", kind="custom", faces=faces, atlas_uv=uv, rest_drape=verts, bone_names=rig.bone_names,
         body_rest_verts=bverts, body_faces=bfaces, body_skin_weights=bweights, rest_root=rig.rest_heads[0],
-        offset_space=offset_space,
+        offset_space=offset_space, rest_heads=rig.rest_heads,
     )
