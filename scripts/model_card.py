@@ -32,6 +32,13 @@ def _seq_table(rows) -> list[str]:
     return out
 
 
+def _replay(tcfg: dict) -> str:
+    if not tcfg.get("replay_fraction"):
+        return ""
+    return (f"; rollout replay: from step {tcfg['replay_start']}, {tcfg['replay_fraction']:.0%} of each batch takes its "
+            f"history from the model's own {tcfg['replay_frames']}-frame rollouts")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
@@ -69,7 +76,8 @@ def main() -> None:
         f"window i = {cfg['window']}; the network predicts the `{cfg.get('prediction', 'delta')}` "
         "(canonical frame), posed by the garment's frame weights.",
         f"- Inputs: offsets, velocities{', accelerations' if cfg['window'] >= 2 else ''}, skeleton drive, contact "
-        f"(bound body point, threshold {cfg['contact_threshold']} m), static reference and body-part channels; "
+        f"(bound body point, threshold {cfg['contact_threshold']} m, {cfg.get('contact_flag', 'step')} flag), static "
+        f"reference and body-part channels{', hand channels (vector to and proximity of each forearm and hand)' if cfg.get('hands') else ''}; "
         "skeleton (6D joint rotations, root motion) through FiLM.",
         "",
         "## Training data",
@@ -90,7 +98,8 @@ def main() -> None:
         "## Training",
         "",
         f"- {tr['steps']} steps, batch {tcfg['batch_size']}, unroll K up to {tcfg['unroll']} "
-        f"(curriculum over {tcfg['curriculum']:.0%} of the steps), noise {tcfg['noise_std']} m, lr {tcfg['lr']}, "
+        f"(curriculum over {tcfg['curriculum']:.0%} of the steps), history noise {tcfg['noise_std']} m per vertex and a "
+        f"{tcfg.get('drift_noise_std', 0)} m smooth drift field{_replay(tcfg)}, lr {tcfg['lr']}, "
         f"seed {tcfg['seed']}, {tr['threads']} thread(s): {tr['sec_per_step']:.3f} s/step "
         f"(about {tr['steps'] * tr['sec_per_step'] / 60:.0f} min of steps, validation excluded).",
         f"- Best validation rollout ({tcfg['val_frames']} frames): {_f(tr['best_val_mm'])} mm at step "
