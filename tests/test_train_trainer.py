@@ -228,6 +228,12 @@ def test_replay_training_resumes_bit_identically(tmp_path, data):
     train(cfg, data, "prism", tmp_path / "b.npz", max_steps=5, **quiet)
     resumed = train(cfg, data, "prism", tmp_path / "b.npz", **quiet)
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
+    # Resumed at a replay refresh (step 2 = replay_start): the new process's first use of the model is that
+    # inference-mode rollout, and the training steps after it must still run and match.
+    train(cfg, data, "prism", tmp_path / "d.npz", max_steps=2, **quiet)
+    assert load_checkpoint(output_paths(tmp_path / "d.npz")["checkpoint"])["step"] == 2
+    again = train(cfg, data, "prism", tmp_path / "d.npz", **quiet)
+    assert [h["loss"] for h in again.history] == [h["loss"] for h in straight.history]
     # Replay changes the batches once it starts (step 2), not before.
     off = train(TrainConfig(**{**cfg.__dict__, "replay_fraction": 0.0}), data, "prism", tmp_path / "c.npz", **quiet)
     la, lb = [h["loss"] for h in straight.history], [h["loss"] for h in off.history]

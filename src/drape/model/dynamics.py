@@ -148,7 +148,10 @@ class GarmentDynamicsModel:
         import torch
 
         if self._norm_t is None:
-            self._norm_t = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in self.normalizer.to_arrays().items()}
+            # Made outside inference mode even when first asked for inside it (a rollout before any training
+            # step, as when a replay run resumes): inference tensors cannot enter autograd later.
+            with torch.inference_mode(False):
+                self._norm_t = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in self.normalizer.to_arrays().items()}
         return self._norm_t
 
     # ------------------------------------------------------------------ torch path (training and inference)

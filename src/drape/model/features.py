@@ -454,7 +454,8 @@ class GarmentReference:
             if torch:
                 import torch as _t
 
-                cached = {k: _t.from_numpy(np.ascontiguousarray(v)) for k, v in cached.items()}
+                with _t.inference_mode(False):  # the cache may first be filled in inference mode; training reuses it
+                    cached = {k: _t.from_numpy(np.ascontiguousarray(v)) for k, v in cached.items()}
             self.__dict__[key] = cached
         return cached
 
