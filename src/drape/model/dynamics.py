@@ -33,6 +33,7 @@ from drape.model.features import (
     GarmentReference,
     Normalizer,
     global_channel_count,
+    hand_chain_bones,
     normalize_vertex_features,
     vertex_channel_names,
 )
@@ -118,7 +119,7 @@ class GarmentDynamicsModel:
         )
         self.mapper = UVMapper(self.raster_map)
         if config.hands:
-            reference.hand_bones  # noqa: B018 - raises when the rig lacks the hand bones
+            hand_chain_bones(reference.bone_names)  # raises when the rig lacks the hand bones
             if reference.rest_heads is None:
                 raise DrapeError(f"model config: hands needs a garment reference with the rig's rest bone heads; "
                                  f"{reference.name}'s has none")
