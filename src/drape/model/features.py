@@ -83,6 +83,7 @@ own drift.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -359,10 +360,6 @@ def vertex_channel_names(window: int, hands: bool = False) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _has_hand_bones(bone_names) -> bool:
-    return all(p.format(side=sd) in bone_names for sd in HAND_SIDES for p in HAND_CHAIN)
-
-
 def hand_chain_bones(bone_names) -> tuple[int, ...]:
     """Bone indices (6,) of the hand polylines: left elbow, wrist, fingers, then right (:data:`HAND_CHAIN`)."""
     names = list(bone_names)
@@ -441,8 +438,9 @@ class GarmentReference:
                 "contact_bary": c.bary.astype(np.float32),
                 "static": self.static_channels,
             }
-            if self.rest_heads is not None and _has_hand_bones(self.bone_names):
-                cached["hand_rest"] = np.asarray(self.rest_heads, dtype=np.float32)[list(self.hand_bones)]
+            if self.rest_heads is not None:
+                with contextlib.suppress(DrapeError):  # a rig without hand bones: hand_channels says so
+                    cached["hand_rest"] = np.asarray(self.rest_heads, dtype=np.float32)[list(self.hand_bones)]
             if not torch:
                 # The 3V face corners are far fewer distinct body vertices (1,785 of 13,494 for the
                 # tshirt): the numpy path skins each once and gathers.
@@ -647,8 +645,9 @@ def hand_channels(ref: GarmentReference, a: dict, points, T1, R1) -> list:
     for s in range(len(HAND_SIDES)):
         best_vec, best_d2 = None, None
         for k in range(len(HAND_CHAIN) - 1):
-            p0 = heads[..., 3 * s + k, :][..., None, :]
-            seg = heads[..., 3 * s + k + 1, :][..., None, :] - p0
+            i = len(HAND_CHAIN) * s + k
+            p0 = heads[..., i, :][..., None, :]
+            seg = heads[..., i + 1, :][..., None, :] - p0
             t = _clip01(_dot(points - p0, seg) / (_dot(seg, seg) + 1e-12))
             vec = p0 + t[..., None] * seg - points
             d2 = _dot(vec, vec)
@@ -669,8 +668,7 @@ def contact_flag(dist, cfg: FeatureConfig):
     if cfg.contact_flag == "step":
         flag = dist < cfg.contact_threshold
         return flag.to(dist.dtype) if is_t else flag.astype(dist.dtype)
-    ramp = 1.5 - dist / cfg.contact_threshold
-    return ramp.clamp(0.0, 1.0) if is_t else np.clip(ramp, 0.0, 1.0)
+    return _clip01(1.5 - dist / cfg.contact_threshold)
 
 
 def _rot_log(R: np.ndarray) -> np.ndarray:
