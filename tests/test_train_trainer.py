@@ -238,3 +238,26 @@ def test_replay_training_resumes_bit_identically(tmp_path, data):
     off = train(TrainConfig(**{**cfg.__dict__, "replay_fraction": 0.0}), data, "prism", tmp_path / "c.npz", **quiet)
     la, lb = [h["loss"] for h in straight.history], [h["loss"] for h in off.history]
     assert la[:2] == lb[:2] and la[2:] != lb[2:]
+
+
+def test_mirror_trains_on_the_mirrored_training_split_only(tmp_path, data):
+    import dataclasses
+
+    from drape.data.mirror import MIRROR_SUFFIX, mirror_map_for, mirror_tracks
+
+    sym = dataclasses.replace(data, template_verts=data.reference.verts)  # the synthetic prism is symmetric in x
+    cfg = TrainConfig(steps=3, batch_size=2, unroll=1, val_motions="synth3", val_every=3, val_frames=8, mirror=True)
+    out = tmp_path / "m.npz"
+    r = train(cfg, sym, "prism", out, model_config=SMALL, progress=False, log=lambda *_: None)
+    assert r.finished
+    report = json.loads(output_paths(out)["report"].read_text())
+    names = sorted(t.name for t in data.tracks if t.motion != "synth3")
+    assert report["train_sequences"] == sorted(names + [n + MIRROR_SUFFIX for n in names])
+    assert report["val_sequences"] == ["synth3"] and "synth3" not in report["train_motions"]
+    train_tracks, _ = split_by_motion(data.tracks, ["synth3"])
+    want = fit_normalizer(data.reference, mirror_tracks(train_tracks, mirror_map_for(sym)), SMALL.features)
+    model = GarmentDynamicsModel.load(out)
+    for k, v in want.to_arrays().items():
+        np.testing.assert_array_equal(getattr(model.normalizer, k), v)
+    with pytest.raises(Exception, match="no garment template"):
+        train(cfg, data, "prism", tmp_path / "n.npz", model_config=SMALL, progress=False, log=lambda *_: None)

@@ -95,6 +95,8 @@ class TrainingData:
     tracks: tuple[Track, ...]
     panel_uv: np.ndarray | None = None
     """(T, 3, 2) float32 metres: the garment's sewing pattern (for strain metrics), or None."""
+    template_verts: np.ndarray | None = None
+    """(V, 3) float32 metres, rest frame: the garment as built, before draping (for the mirror map), or None."""
 
     def __post_init__(self) -> None:
         ref = self.reference
@@ -111,7 +113,7 @@ class TrainingData:
         return sorted({t.motion for t in self.tracks})
 
     def subset(self, tracks) -> "TrainingData":
-        return TrainingData(self.reference, tuple(tracks), self.panel_uv)
+        return TrainingData(self.reference, tuple(tracks), self.panel_uv, self.template_verts)
 
 
 # --------------------------------------------------------------------------- split
@@ -488,7 +490,8 @@ def load_training_data(
             raise WindowDataError(f"{e['path']}: garment faces differ from the rebuilt garment {garment}; was the library changed?")
         T = cached_bone_transforms(Path(e["path"]), seq, cache_dir)
         tracks.append(track_from_sequence(seq, transforms=T, name=e["task_id"]))
-    return TrainingData(reference, tuple(tracks), np.asarray(gar.panel_uv, dtype=np.float32))
+    return TrainingData(reference, tuple(tracks), np.asarray(gar.panel_uv, dtype=np.float32),
+                        np.asarray(gar.verts, dtype=np.float32))
 
 
 def training_data_from_sequences(sequences, garment: str | None = None, *, rest_drape: np.ndarray | None = None,
@@ -539,7 +542,7 @@ def training_data_from_sequences(sequences, garment: str | None = None, *, rest_
         if any(t.name == tr.name for t in tracks):
             tr = track_from_sequence(s, transforms=tr.transforms, name=f"{tr.name}-{i}")
         tracks.append(tr)
-    return TrainingData(ref, tuple(tracks), np.asarray(gar.panel_uv, dtype=np.float32))
+    return TrainingData(ref, tuple(tracks), np.asarray(gar.panel_uv, dtype=np.float32), np.asarray(gar.verts, dtype=np.float32))
 
 
 # --------------------------------------------------------------------------- synthetic

@@ -109,6 +109,8 @@ class TrainConfig:
     normalizer_samples: int = opt(2000, "teacher-forced frames used for the normalisation statistics")
     threads: int = opt(1, "torch CPU threads (more than the free cores slows training down sharply)")
     allow_test_motions: bool = opt(False, "train even when the data holds a held-out test motion (drape.data.splits.TEST_MOTIONS)")
+    mirror: bool = opt(False, "also train on the left-right mirror image of every training sequence (drape.data.mirror; "
+                              "the validation motions are not mirrored)")
 
     def __post_init__(self) -> None:
         checks = [
@@ -519,6 +521,10 @@ def train(
         if leaked:
             raise TrainError(f"train: the training sequences include held-out test motions {leaked}; drop them from the "
                              "data (drape.data.splits), or pass --allow-test-motions")
+    if config.mirror:
+        from drape.data.mirror import mirror_map_for, mirror_tracks
+
+        train_tracks = mirror_tracks(train_tracks, mirror_map_for(data))
     n = model_config.window + 1
     ds = WindowDataset(data.reference, train_tracks, window=model_config.window, max_unroll=config.unroll, fps=fps)
     if ds.skipped:
