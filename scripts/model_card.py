@@ -14,6 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
+from drape.data.mirror import MIRROR_SUFFIX
+
 
 def _f(v, digits=2, unit=""):
     if v is None:
@@ -37,6 +39,12 @@ def _replay(tcfg: dict) -> str:
         return ""
     return (f"; rollout replay: from step {tcfg['replay_start']}, {tcfg['replay_fraction']:.0%} of each batch takes its "
             f"history from the model's own {tcfg['replay_frames']}-frame rollouts")
+
+
+def _mirror(tcfg: dict) -> str:
+    if not tcfg.get("mirror"):
+        return ""
+    return "; every training sequence also enters as its left-right mirror image (`--mirror`)"
 
 
 def main() -> None:
@@ -83,7 +91,8 @@ def main() -> None:
         "## Training data",
         "",
         f"- Simulated with Newton (Style3D, settings below) by `scripts/build_training_data.sh`: "
-        f"{len(tr['train_sequences'])} training sequences on {len(tr['train_motions'])} motions, "
+        f"{sum(1 for n in tr['train_sequences'] if not n.endswith(MIRROR_SUFFIX))} training sequences on "
+        f"{len(tr['train_motions'])} motions{' (and their mirror images)' if tcfg.get('mirror') else ''}, "
         f"{tr['windows']} training windows; validation (model selection only): {', '.join(tr['val_motions'])}.",
         "- The build simulates its motions in a fixed order (`drape.data.splits.dataset_motions`) and can be "
         "stopped at any point; training used the sequences present when it started (listed in "
@@ -99,7 +108,7 @@ def main() -> None:
         "",
         f"- {tr['steps']} steps, batch {tcfg['batch_size']}, unroll K up to {tcfg['unroll']} "
         f"(curriculum over {tcfg['curriculum']:.0%} of the steps), history noise {tcfg['noise_std']} m per vertex and a "
-        f"{tcfg.get('drift_noise_std', 0)} m smooth drift field{_replay(tcfg)}, lr {tcfg['lr']}, "
+        f"{tcfg.get('drift_noise_std', 0)} m smooth drift field{_replay(tcfg)}{_mirror(tcfg)}, lr {tcfg['lr']}, "
         f"seed {tcfg['seed']}, {tr['threads']} thread(s): {tr['sec_per_step']:.3f} s/step "
         f"(about {tr['steps'] * tr['sec_per_step'] / 60:.0f} min of steps, validation excluded).",
         f"- Best validation rollout ({tcfg['val_frames']} frames): {_f(tr['best_val_mm'])} mm at step "

@@ -79,3 +79,23 @@ def test_training_data_checks_vertex_count():
         TrainingData(data.reference, (bad,))
     with pytest.raises(WindowDataError, match="transforms"):
         Track(name="x", motion="m", fps=30.0, verts=t.verts, transforms=t.transforms[:-1])
+
+
+def test_clip_weights_balance_segments_of_one_clip():
+    data = synthetic_training_data(motions=2, frames=12)
+    a, b = data.tracks
+    # Three 12-frame tracks of one long clip (its segments) and one of another: 7 windows each (i+1+K = 6).
+    segs = [Track(name=f"long@{s}", motion=f"long.bvh@{s}", fps=30.0, verts=a.verts, transforms=a.transforms) for s in (0, 3, 6)]
+    short = Track(name="other", motion="other.bvh", fps=30.0, verts=b.verts, transforms=b.transforms)
+    ds = WindowDataset(data.reference, segs + [short], window=2, max_unroll=3, fps=30.0)
+    assert len(ds) == 28
+    np.testing.assert_allclose(ds.clip_weights(0.0), np.full(28, 1 / 28))
+    w1 = ds.clip_weights(1.0)  # each clip half of the draws
+    np.testing.assert_allclose(w1[:21], 1 / 42)
+    np.testing.assert_allclose(w1[21:], 1 / 14)
+    w5 = ds.clip_weights(0.5)  # c^-1/2: 21^-1/2 per long-clip window, 7^-1/2 per other
+    u, v = 21 ** -0.5, 7 ** -0.5
+    np.testing.assert_allclose(w5[0], u / (21 * u + 7 * v))
+    np.testing.assert_allclose(w5[-1], v / (21 * u + 7 * v))
+    with pytest.raises(WindowDataError, match="clip balance"):
+        ds.clip_weights(1.5)

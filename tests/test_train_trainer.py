@@ -261,3 +261,27 @@ def test_mirror_trains_on_the_mirrored_training_split_only(tmp_path, data):
         np.testing.assert_array_equal(getattr(model.normalizer, k), v)
     with pytest.raises(Exception, match="no garment template"):
         train(cfg, data, "prism", tmp_path / "n.npz", model_config=SMALL, progress=False, log=lambda *_: None)
+
+
+def test_clip_balance_draws_replay_tracks_by_clip(data):
+    from drape.data.windows import WindowDataset
+    from drape.train.replay import ReplayBuffer, refresh
+
+    model = GarmentDynamicsModel(SMALL, data.reference, fit_normalizer(data.reference, data.tracks, SMALL.features), seed=0)
+    ds = WindowDataset(data.reference, data.tracks, window=2, max_unroll=2, fps=30.0)
+    buf = ReplayBuffer(64, (3, data.reference.vert_count, 3))
+    weights = np.zeros(len(ds.tracks))
+    weights[2] = 1.0  # only track 2 may be drawn
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        refresh(buf, model, ds, 6, gen, weights)
+    assert set(buf.track[: buf.size].tolist()) == {2}
+    with pytest.raises(TrainError, match="clip_balance"):
+        TrainConfig(clip_balance=2.0)
+
+
+def test_clip_balanced_training_runs_with_replay(tmp_path, data):
+    cfg = TrainConfig(steps=4, batch_size=2, unroll=1, val_motions="synth3", val_every=4, val_frames=8, clip_balance=1.0,
+                      replay_fraction=0.5, replay_start=1, replay_every=2, replay_frames=6)
+    r = train(cfg, data, "prism", tmp_path / "m.npz", model_config=SMALL, progress=False, log=lambda *_: None)
+    assert r.finished and all(np.isfinite(h["loss"]) for h in r.history)

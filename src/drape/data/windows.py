@@ -191,6 +191,22 @@ class WindowDataset:
     def __len__(self) -> int:
         return len(self.windows)
 
+    def clip_weights(self, balance: float) -> np.ndarray:
+        """(N,) float64 sampling probabilities of the windows, balanced over source clips.
+
+        A window's weight is ``c ** -balance``, where c is the number of windows from the same clip
+        (:func:`drape.data.splits.motion_key`: every segment of a long clip, and a mirror image, count
+        as that clip). balance 0: every window alike; 1: every clip alike, whatever its length.
+        """
+        from drape.data.splits import motion_key
+
+        if not 0 <= balance <= 1:
+            raise WindowDataError(f"clip balance must be in [0, 1], got {balance}")
+        clips = np.array([motion_key(self.tracks[k].motion) for k in self.windows[:, 0]])
+        _, inverse, counts = np.unique(clips, return_inverse=True, return_counts=True)
+        w = counts[inverse].astype(np.float64) ** -float(balance)
+        return w / w.sum()
+
     def contact_planes(self, ids, unroll: int) -> dict[str, np.ndarray] | None:
         """The simulated body's tangent planes under the ground-truth garment of each target frame.
 

@@ -74,10 +74,11 @@ class ReplayBuffer:
         return buf
 
 
-def refresh(buffer: ReplayBuffer, model, dataset, frames: int, gen) -> int:
+def refresh(buffer: ReplayBuffer, model, dataset, frames: int, gen, track_weights=None) -> int:
     """Roll ``model`` out ``frames`` frames on a random training window and store its windows.
 
-    A track of ``dataset`` (:class:`drape.data.windows.WindowDataset`) and a start frame s0 are
+    A track of ``dataset`` (:class:`drape.data.windows.WindowDataset`; every usable track alike, or
+    in proportion to ``track_weights`` (one per track) when given) and a start frame s0 are
     drawn with ``gen``; the rollout starts from the simulated frames s0 .. s0+i. Every window
     start s with all of its history s .. s+i predicted and all of its ``dataset.max_unroll``
     targets in the track is added. Returns the number of windows added.
@@ -88,7 +89,11 @@ def refresh(buffer: ReplayBuffer, model, dataset, frames: int, gen) -> int:
 
     n = dataset.window + 1
     usable = [k for k, g in enumerate(dataset.global_feats) if g is not None]
-    k = usable[int(torch.randint(len(usable), (1,), generator=gen))]
+    if track_weights is None:
+        k = usable[int(torch.randint(len(usable), (1,), generator=gen))]
+    else:
+        w = torch.as_tensor(np.asarray(track_weights, dtype=np.float64)[usable])
+        k = usable[int(torch.multinomial(w, 1, generator=gen))]
     tr = dataset.tracks[k]
     F = tr.frame_count
     # Predicted frames s0+n .. s0+n+L-1; window starts s0+n .. s0+L need s + n + max_unroll <= F.

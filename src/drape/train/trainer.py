@@ -109,6 +109,9 @@ class TrainConfig:
     normalizer_samples: int = opt(2000, "teacher-forced frames used for the normalisation statistics")
     threads: int = opt(1, "torch CPU threads (more than the free cores slows training down sharply)")
     allow_test_motions: bool = opt(False, "train even when the data holds a held-out test motion (drape.data.splits.TEST_MOTIONS)")
+    clip_balance: float = opt(0.0, "window sampling: 0 draws every training window alike; 1 draws every source clip alike "
+                                    "(the segments of a long clip share one clip's weight); in between, c^-balance per window of a "
+                                    "clip with c windows")
     mirror: bool = opt(False, "also train on the left-right mirror image of every training sequence (drape.data.mirror; "
                               "the validation motions are not mirrored)")
 
@@ -127,6 +130,7 @@ class TrainConfig:
             (0 <= self.replay_fraction <= 1, "replay_fraction must be in [0, 1]"), (self.replay_start >= 0, "replay_start must be >= 0"),
             (self.replay_every >= 1, "replay_every must be >= 1"), (self.replay_frames >= 1, "replay_frames must be >= 1"),
             (self.replay_capacity >= 1, "replay_capacity must be >= 1"),
+            (0 <= self.clip_balance <= 1, "clip_balance must be in [0, 1]"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -584,6 +588,11 @@ def train(
             replay = (ReplayBuffer.from_state(saved_replay) if saved_replay is not None
                       else ReplayBuffer(config.replay_capacity, (n, data.reference.vert_count, 3)))
             window_id = {(int(k), int(s)): i for i, (k, s) in enumerate(ds.windows)}
+        sample_weights = track_weights = None
+        if config.clip_balance > 0:
+            w = ds.clip_weights(config.clip_balance)
+            sample_weights = torch.from_numpy(w)
+            track_weights = np.bincount(ds.windows[:, 0], weights=w, minlength=len(ds.tracks))
         edges = reference_edges(data.reference) if config.strain_weight > 0 else None
         lbs_val = lbs_error_mm(data.reference, val_tracks, config.val_frames, skip=n) if val_tracks else None
 
@@ -616,12 +625,15 @@ def train(
                 lr = config.lr_at(step)
                 for g in optim.param_groups:
                     g["lr"] = lr
-                ids = torch.randint(len(ds), (config.batch_size,), generator=gen).numpy()
+                if sample_weights is None:
+                    ids = torch.randint(len(ds), (config.batch_size,), generator=gen).numpy()
+                else:
+                    ids = torch.multinomial(sample_weights, config.batch_size, replacement=True, generator=gen).numpy()
                 slots = None
                 if replay is not None and step >= config.replay_start:
                     if (step - config.replay_start) % config.replay_every == 0:
                         model.net.eval()
-                        refresh(replay, model, ds, config.replay_frames, gen)
+                        refresh(replay, model, ds, config.replay_frames, gen, track_weights)
                         model.net.train()
                     m = min(len(replay), int(round(config.replay_fraction * config.batch_size)))
                     if m:
