@@ -42,9 +42,10 @@ def _replay(tcfg: dict) -> str:
 
 
 def _mirror(tcfg: dict) -> str:
-    if not tcfg.get("mirror"):
-        return ""
-    return "; every training sequence also enters as its left-right mirror image (`--mirror`)"
+    out = "; every training sequence also enters as its left-right mirror image (`--mirror`)" if tcfg.get("mirror") else ""
+    if tcfg.get("clip_balance"):
+        out += f"; windows drawn with clip balance {tcfg['clip_balance']} (`--clip-balance`)"
+    return out
 
 
 def main() -> None:

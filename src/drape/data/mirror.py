@@ -81,22 +81,6 @@ def bone_mirror_index(bone_names) -> np.ndarray:
     return out
 
 
-def _barycentric(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """(N, 3) barycentric weights of points p (on or near triangles a, b, c), clipped to the triangle."""
-    v0, v1, v2 = b - a, c - a, p - a
-    d00 = np.einsum("ij,ij->i", v0, v0)
-    d01 = np.einsum("ij,ij->i", v0, v1)
-    d11 = np.einsum("ij,ij->i", v1, v1)
-    d20 = np.einsum("ij,ij->i", v2, v0)
-    d21 = np.einsum("ij,ij->i", v2, v1)
-    den = d00 * d11 - d01 * d01
-    den = np.where(np.abs(den) > 1e-30, den, 1.0)
-    v = (d11 * d20 - d01 * d21) / den
-    w = (d00 * d21 - d01 * d20) / den
-    bary = np.clip(np.stack([1.0 - v - w, v, w], axis=1), 0.0, 1.0)
-    return bary / bary.sum(axis=1, keepdims=True)
-
-
 def garment_mirror_map(template_verts: np.ndarray, faces: np.ndarray, bone_names, *, rest_heads: np.ndarray | None = None,
                        tolerance: float = 0.02) -> MirrorMap:
     """The mirror map of a garment (its rest-frame mesh as built) on a rig.
@@ -112,6 +96,7 @@ def garment_mirror_map(template_verts: np.ndarray, faces: np.ndarray, bone_names
             not left-right symmetric (MirrorError).
     """
     from drape.geometry.distance import nearest_on_mesh
+    from drape.model.features import _barycentric
 
     v = np.asarray(template_verts, dtype=np.float64)
     f = np.asarray(faces, dtype=np.int64)
@@ -136,7 +121,7 @@ def garment_mirror_map(template_verts: np.ndarray, faces: np.ndarray, bone_names
         raise MirrorError(f"the garment is not left-right symmetric: vertex {i} reflected lies {dist[i] * 1e3:.1f} mm "
                           f"from the garment surface (tolerance {tolerance * 1e3:.1f} mm)")
     corners = f[near.face]
-    bary = _barycentric(near.closest, v[corners[:, 0]], v[corners[:, 1]], v[corners[:, 2]])
+    bary = _barycentric(near.closest, v[corners])
     return MirrorMap(corners=corners, bary=bary, bones=bones, surface_error=dist)
 
 
