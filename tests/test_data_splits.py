@@ -52,11 +52,14 @@ def test_dataset_motions_hold_out_test_motions(shared_dir):
     assert len(set(motions)) == len(motions) and len(motions) > 40
     # Both conversions of a held-out CMU trial stay out: no file of a test stem anywhere.
     assert not any(motion_key(m) == "07_01" for m in motions)
-    # Segments of long clips follow the first 18 clips, priority motions first.
-    assert "@" not in "".join(motions[:18])
+    # Every whole clip comes before every segment (a partial build covers the most clips); the
+    # priority motions follow the first 18 clips, and their segments come first among the segments.
     seg = [m for m in motions if "@" in m]
+    first_seg = motions.index(seg[0])
+    assert "@" not in "".join(motions[:first_seg]) and all("@" in m for m in motions[first_seg:])
     assert seg and all(motion_key(m) not in TEST_MOTIONS for m in seg)
-    assert motion_key(motions[18]) == PRIORITY_MOTIONS[0]
+    assert [motion_key(m) for m in motions[18 : 18 + len(PRIORITY_MOTIONS)]] == list(PRIORITY_MOTIONS)
+    assert motion_key(seg[0]) == PRIORITY_MOTIONS[0] and seg[0].endswith("@3")
     assert any(m.endswith("19_10.bvh@3") for m in seg)
     assert any(m.endswith("19_10.bvh@1.5") for m in seg) and not any(m.endswith("18_10.bvh@1.5") for m in seg)
 

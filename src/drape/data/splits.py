@@ -20,8 +20,8 @@ TEST_MOTIONS = ("07_01", "02_03", "13_11", "18_10", "turn_right1")
 VAL_MOTIONS = ("dance_b", "08_05")
 EXCLUDED_BUILTINS = ("backflip", "cartwheel", "crawl", "roll", "getup_facedown", "getup_faceup")
 PRIORITY_MOTIONS = ("19_10", "turn_left0", "13_29", "spin", "13_10", "turn_right0", "spinkick", "turn_left1", "walk", "walk_forward")
-"""Simulated first (after the motions already in the bundled models' dataset): the arm gestures, turns
-and exercises that the first 18 motions lacked. The rest of the CMU walks and runs follow."""
+"""Simulated right after the first 18 motions: the arm gestures, turns and exercises that those lacked.
+The rest of the whole clips (CMU walks, runs, jumps) follow, then the segments of the long clips."""
 SEGMENT_SECONDS = 3.0
 """Long BVH clips also enter as ``clip@START`` segments every this many seconds (90 frames at 30 fps)."""
 OFFSET_SEGMENT_MOTIONS = ("19_10", "13_10", "13_29")
@@ -82,20 +82,22 @@ def offset_segments(spec: str, duration: float, seconds: float = SEGMENT_SECONDS
 def dataset_motions(shared_dir: str | Path, *, segment_seconds: float = SEGMENT_SECONDS) -> list[str]:
     """Every motion for the training dataset (training + validation), test motions excluded.
 
-    Order: the first 18 motions of the original interleaved order (built-in clips mixed with the BVH
-    clips of ``shared_dir/motions/{cmu,cmu-daz}``: the bundled models' first dataset), then
-    ``PRIORITY_MOTIONS`` round-robin with their segments (:func:`clip_segments`), then the
-    half-shifted segments of ``OFFSET_SEGMENT_MOTIONS`` round-robin (:func:`offset_segments`), then the
-    rest of the original order, then the remaining segments.
+    Whole clips come first, so that a build stopped part way covers as many distinct clips as it can:
+    the first 18 motions of the original interleaved order (built-in clips mixed with the BVH clips of
+    ``shared_dir/motions/{cmu,cmu-daz}``: the bundled models' first dataset), then ``PRIORITY_MOTIONS``,
+    then the rest of the original order. The segments follow: those of ``PRIORITY_MOTIONS``
+    round-robin (:func:`clip_segments`), the half-shifted segments of ``OFFSET_SEGMENT_MOTIONS``
+    round-robin (:func:`offset_segments`), then the remaining clips' segments.
     """
     order = _interleaved_clips(shared_dir)
     segments = {m: clip_segments(m, bvh_duration(m), segment_seconds) for m in order if m.lower().endswith(".bvh")}
-    head = order[:18]
     by_key = {motion_key(m): m for m in order}
-    lanes = [[by_key[k], *segments.get(by_key[k], [])] for k in PRIORITY_MOTIONS if k in by_key]
-    shifted = [offset_segments(by_key[k], bvh_duration(by_key[k]), segment_seconds) for k in OFFSET_SEGMENT_MOTIONS if k in by_key]
-    rest = [*order, *(s for m in order for s in segments.get(m, []))]
-    return list(dict.fromkeys([*head, *_round_robin(lanes), *_round_robin(shifted), *rest]))
+    priority = [by_key[k] for k in PRIORITY_MOTIONS if k in by_key]
+    shifted = [offset_segments(m, bvh_duration(m), segment_seconds) for m in (by_key[k] for k in OFFSET_SEGMENT_MOTIONS if k in by_key)]
+    clips = [*order[:18], *priority, *order]
+    segs = [*_round_robin([segments.get(m, []) for m in priority]), *_round_robin(shifted),
+            *(s for m in order for s in segments.get(m, []))]
+    return list(dict.fromkeys([*clips, *segs]))
 
 
 def _round_robin(lanes: list[list[str]]) -> list[str]:
