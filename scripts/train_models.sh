@@ -16,8 +16,10 @@ export DRAPE_CACHE_DIR=${DRAPE_CACHE_DIR:-$PWD/.cache}
 export OMP_NUM_THREADS=1
 mkdir -p "$RUNS"
 pids=()
-# Per-garment settings: the skirt's offsets live in its (no-tear) skin-weight frame.
-declare -A OPTS=([tshirt]="" [skirt]="--offset-space lbs")
+# Per-garment settings: the tshirt also learns from its own rollouts (replay), from the mirror image of every
+# training sequence, and with windows balanced over source clips; the skirt's offsets live in its (no-tear)
+# skin-weight frame.
+declare -A OPTS=([tshirt]="--replay-fraction 0.5 --mirror --clip-balance 0.5" [skirt]="--offset-space lbs")
 for g in $GARMENTS; do
   # shellcheck disable=SC2086
   .venv/bin/drape train --data "$DATA" --garment "$g" --val-motions dance_b,08_05 --steps "${STEPS_OF[$g]}" \
