@@ -55,9 +55,9 @@ def test_dataset_motions_hold_out_test_motions(shared_dir):
     # Every whole clip comes before every segment (a partial build covers the most clips); the
     # priority motions follow the first 18 clips, and their segments come first among the segments.
     seg = [m for m in motions if "@" in m]
+    assert seg and all(motion_key(m) not in TEST_MOTIONS for m in seg)
     first_seg = motions.index(seg[0])
     assert "@" not in "".join(motions[:first_seg]) and all("@" in m for m in motions[first_seg:])
-    assert seg and all(motion_key(m) not in TEST_MOTIONS for m in seg)
     assert [motion_key(m) for m in motions[18 : 18 + len(PRIORITY_MOTIONS)]] == list(PRIORITY_MOTIONS)
     assert motion_key(seg[0]) == PRIORITY_MOTIONS[0] and seg[0].endswith("@3")
     assert any(m.endswith("19_10.bvh@3") for m in seg)

@@ -90,10 +90,12 @@ def dataset_motions(shared_dir: str | Path, *, segment_seconds: float = SEGMENT_
     round-robin (:func:`offset_segments`), then the remaining clips' segments.
     """
     order = _interleaved_clips(shared_dir)
-    segments = {m: clip_segments(m, bvh_duration(m), segment_seconds) for m in order if m.lower().endswith(".bvh")}
+    durations = {m: bvh_duration(m) for m in order if m.lower().endswith(".bvh")}
+    segments = {m: clip_segments(m, d, segment_seconds) for m, d in durations.items()}
     by_key = {motion_key(m): m for m in order}
     priority = [by_key[k] for k in PRIORITY_MOTIONS if k in by_key]
-    shifted = [offset_segments(m, bvh_duration(m), segment_seconds) for m in (by_key[k] for k in OFFSET_SEGMENT_MOTIONS if k in by_key)]
+    offset_clips = [by_key[k] for k in OFFSET_SEGMENT_MOTIONS if k in by_key]
+    shifted = [offset_segments(m, durations[m], segment_seconds) for m in offset_clips]
     clips = [*order[:18], *priority, *order]
     segs = [*_round_robin([segments.get(m, []) for m in priority]), *_round_robin(shifted),
             *(s for m in order for s in segments.get(m, []))]
