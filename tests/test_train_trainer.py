@@ -285,3 +285,35 @@ def test_clip_balanced_training_runs_with_replay(tmp_path, data):
                       replay_fraction=0.5, replay_start=1, replay_every=2, replay_frames=6)
     r = train(cfg, data, "prism", tmp_path / "m.npz", model_config=SMALL, progress=False, log=lambda *_: None)
     assert r.finished and all(np.isfinite(h["loss"]) for h in r.history)
+
+
+def test_init_model_fine_tunes_from_the_given_weights(tmp_path, data):
+    import dataclasses
+
+    quiet = dict(progress=False, log=lambda *_: None)
+    base_cfg = TrainConfig(steps=4, batch_size=2, unroll=2, lr=3e-3, warmup_steps=1, val_motions="synth3", val_every=2,
+                           val_frames=8, seed=3)
+    base = train(base_cfg, data, "prism", tmp_path / "a.npz", model_config=SMALL, **quiet)
+    a = GarmentDynamicsModel.load(output_paths(tmp_path / "a.npz")["last"])
+    a.save(tmp_path / "a_last.npz")
+    tune = dataclasses.replace(base_cfg, steps=2, lr=1e-9, val_every=1, init_model=str(tmp_path / "a_last.npz"))
+    r = train(tune, data, "prism", tmp_path / "b.npz", **quiet)
+    # Validation before the first step is the starting model's own, and it is the first best.
+    from drape.data.windows import split_by_motion
+    from drape.train.trainer import validate
+
+    _, val_tracks = split_by_motion(data.tracks, ("synth3",))
+    assert r.val_history[0]["step"] == 0
+    assert r.val_history[0]["val_mm"] == pytest.approx(validate(a, val_tracks, 8)["val_mm"], rel=1e-6)
+    assert base.finished and r.finished and r.best_val_mm <= r.val_history[0]["val_mm"]
+    b = GarmentDynamicsModel.load(output_paths(tmp_path / "b.npz")["last"])
+    assert b.config == a.config
+    for k, v in a.normalizer.to_arrays().items():
+        np.testing.assert_array_equal(b.normalizer.to_arrays()[k], v)
+    for (ka, va), (kb, vb) in zip(a.net.state_dict().items(), b.net.state_dict().items()):
+        assert ka == kb and torch.allclose(va.float(), vb.float(), atol=1e-5), ka  # lr 1e-9: the weights barely move
+    # A model made for another reference garment is refused.
+    moved = GarmentDynamicsModel(a.config, dataclasses.replace(a.reference, verts=a.reference.verts + 0.01), a.normalizer)
+    moved.save(tmp_path / "moved.npz")
+    with pytest.raises(TrainError, match="another reference garment"):
+        train(dataclasses.replace(tune, init_model=str(tmp_path / "moved.npz")), data, "prism", tmp_path / "c.npz", **quiet)

@@ -60,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(TrainConfig, args)
     model_config = config_from_args(ModelConfig, args)
+    if config.init_model:
+        if model_config != ModelConfig():
+            raise DrapeError("--init-model keeps that model's architecture: drop the model options "
+                             f"({', '.join(sorted(k for k, v in vars(model_config).items() if v != getattr(ModelConfig(), k)))})")
+        model_config = None
     if args.data == SYNTHETIC:
         from drape.data.windows import synthetic_training_data
 

@@ -114,6 +114,9 @@ class TrainConfig:
                                     "clip with c windows")
     mirror: bool = opt(False, "also train on the left-right mirror image of every training sequence (drape.data.mirror; "
                               "the validation motions are not mirrored)")
+    init_model: str = opt("", "fine-tune: start from this model's network weights and normaliser (a .npz path or a bundled "
+                              "model name); its architecture is kept, its reference garment must match the data's, and its "
+                              "validation error before any step is the first one the best weights must beat")
 
     def __post_init__(self) -> None:
         checks = [
@@ -478,6 +481,24 @@ def resolve_training_data(data, garment: str | None, config: TrainConfig, *, mod
 # --------------------------------------------------------------------------- the loop
 
 
+def load_init_model(name: str, reference):
+    """The model ``--init-model`` names (path or bundled name), checked against the data's reference garment."""
+    from drape.animate import resolve_model_path
+    from drape.model.dynamics import GarmentDynamicsModel
+
+    path = resolve_model_path(name)
+    if path.suffix != ".npz":
+        raise TrainError(f"train: --init-model {name}: expected a .npz model (torch weights), got {path.name}")
+    init = GarmentDynamicsModel.load(path)
+    mine, theirs = reference.to_arrays(), init.reference.to_arrays()
+    for key in sorted(set(mine) | set(theirs)):
+        a, b = mine.get(key), theirs.get(key)
+        if a is None or b is None or np.shape(a) != np.shape(b) or not np.allclose(a, b, atol=1e-6):
+            raise TrainError(f"train: --init-model {name} was made for another reference garment ({key!r} differs from the "
+                             f"data's {reference.name}); fine-tune on the garment and offset space it was trained on")
+    return init
+
+
 def _config_dict(c) -> dict:
     return dataclasses.asdict(c)
 
@@ -513,6 +534,13 @@ def train(
     paths = output_paths(out_path)
     data = resolve_training_data(data, garment, config, progress=progress)
     fps = float(data.tracks[0].fps) if data.tracks else 30.0
+    init = None
+    if config.init_model:
+        init = load_init_model(config.init_model, data.reference)
+        if model_config is not None and model_config != init.config:
+            raise TrainError(f"train: --init-model {config.init_model} has its own architecture; leave the model options "
+                             "at their defaults")
+        model_config = init.config
     if model_config is None:
         model_config = ModelConfig(fps=fps)
     if abs(model_config.fps - fps) > 1e-6:
@@ -558,9 +586,13 @@ def train(
 
         if state is not None:
             normalizer = Normalizer.from_arrays({k: v.numpy() for k, v in state["normalizer"].items()})
+        elif init is not None:
+            normalizer = init.normalizer
         else:
             normalizer = fit_normalizer(data.reference, train_tracks, model_config.features, max_samples=config.normalizer_samples)
         model = GarmentDynamicsModel(model_config, data.reference, normalizer, seed=config.seed)
+        if init is not None and state is None:
+            model.net.load_state_dict(init.net.state_dict())
         optim = torch.optim.Adam(model.net.parameters(), lr=config.lr)
         gen = torch.Generator().manual_seed(config.seed + 1_000_003)
         step = 0
@@ -606,6 +638,15 @@ def train(
                 "data": signature, "ema": ema.shadow if ema is not None else None,
                 "replay": replay.state() if replay is not None else None,
             })
+
+        if init is not None and state is None and val_tracks:
+            model.net.eval()
+            v = validate(model, val_tracks, config.val_frames)
+            best_val, best_step = v["val_mm"], 0
+            model.save(paths["best"])
+            val_history.append({"step": 0, **v})
+            say(f"train: --init-model {config.init_model} validates at {best_val:.3f} mm before fine-tuning")
+            model.net.train()
 
         bar = None
         if progress:
