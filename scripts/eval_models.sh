@@ -21,8 +21,10 @@ for g in ${GARMENTS:-tshirt skirt}; do
     .venv/bin/drape eval --model "$MODELS/$g.npz" --data "$D/long" --motion walk --json "$OUT/${g}_long.json" --no-progress
     long=(--long-json "$OUT/${g}_long.json")
   fi
+  base=()
+  [ -f "$MODELS/$g.base.train.json" ] && base=(--base-train-json "$MODELS/$g.base.train.json")
   .venv/bin/python benchmarks/onnx_parity.py --model "$MODELS/$g.npz" --motion walk --frames 300 > "$OUT/${g}_parity.json"
   .venv/bin/python scripts/model_card.py --model "$MODELS/$g.npz" --train-json "$MODELS/$g.train.json" \
     --eval-json "$OUT/${g}_test.json" --onnx-json "$OUT/${g}_test_onnx.json" --parity-json "$OUT/${g}_parity.json" \
-    "${long[@]}" --out "$MODELS/$g.md"
+    "${long[@]}" "${base[@]}" --out "$MODELS/$g.md"
 done

@@ -3,7 +3,7 @@
     python scripts/model_card.py --model src/drape/assets/models/tshirt.npz \
         --train-json runs/models/tshirt.train.json --eval-json runs/eval/tshirt_test.json \
         [--long-json runs/eval/tshirt_long.json] [--onnx-json runs/eval/tshirt_onnx.json] \
-        [--retrain "scripts/train_models.sh"] --out src/drape/assets/models/tshirt.md
+        [--base-train-json runs/models/tshirt.base.train.json] [--retrain "scripts/train_models.sh"] --out src/drape/assets/models/tshirt.md
 
 Every figure in the card is read from those files (written by ``drape train`` and ``drape eval``).
 """
@@ -41,6 +41,29 @@ def _replay(tcfg: dict) -> str:
             f"history from the model's own {tcfg['replay_frames']}-frame rollouts")
 
 
+def _training(tr: dict, base: dict | None) -> list[str]:
+    """The card's training bullets: one stage, or a base run and the fine-tuning run started from its model."""
+
+    def stage(t: dict, label: str, tail: str) -> list[str]:
+        c = t["train_config"]
+        start = f"fine-tuned from the {'base run' if base else c['init_model']}'s model: " if c.get("init_model") else ""
+        return [
+            f"- {label}{start}{t['steps']} steps, batch {c['batch_size']}, unroll K up to {c['unroll']} "
+            f"(curriculum over {c['curriculum']:.0%} of the steps), history noise {c['noise_std']} m per vertex and a "
+            f"{c.get('drift_noise_std', 0)} m smooth drift field{_replay(c)}{_mirror(c)}, lr {c['lr']}, "
+            f"seed {c['seed']}, {t['threads']} thread(s): {t['sec_per_step']:.3f} s/step "
+            f"(about {t['steps'] * t['sec_per_step'] / 60:.0f} min of steps, validation excluded).",
+            f"- {label}best validation rollout ({c['val_frames']} frames): {_f(t['best_val_mm'])} mm at step "
+            f"{t['best_step']} (LBS {_f(t['lbs_val_mm'])} mm){tail}.",
+        ]
+
+    if base is None:
+        return stage(tr, "", "; those weights are the model")
+    total = (base["steps"] * base["sec_per_step"] + tr["steps"] * tr["sec_per_step"]) / 60
+    return [*stage(base, "Base run: ", ""), *stage(tr, "Fine-tuning: ", "; those weights are the model (step 0: the base model)"),
+            f"- Both stages: about {total:.0f} min of steps."]
+
+
 def _mirror(tcfg: dict) -> str:
     out = "; every training sequence also enters as its left-right mirror image (`--mirror`)" if tcfg.get("mirror") else ""
     if tcfg.get("clip_balance"):
@@ -56,6 +79,8 @@ def main() -> None:
     ap.add_argument("--long-json", default=None, help="drape eval JSON of the long looped rollout")
     ap.add_argument("--onnx-json", default=None, help="drape eval JSON of the same test motions with --backend onnx")
     ap.add_argument("--parity-json", default=None, help="benchmarks/onnx_parity.py output (torch vs ONNX, ms/frame)")
+    ap.add_argument("--base-train-json", default=None,
+                    help="train.json of the run the model was fine-tuned from (drape train --init-model)")
     ap.add_argument("--retrain", default="scripts/train_models.sh", help="the command that retrains the model")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
@@ -66,6 +91,7 @@ def main() -> None:
     model = GarmentDynamicsModel.load(args.model)
     tr = json.loads(Path(args.train_json).read_text())
     ev = json.loads(Path(args.eval_json).read_text())
+    base = json.loads(Path(args.base_train_json).read_text()) if args.base_train_json else None
     ref = model.reference
     meta = ref.meta or {}
     name = ref.name
@@ -107,13 +133,7 @@ def main() -> None:
         "",
         "## Training",
         "",
-        f"- {tr['steps']} steps, batch {tcfg['batch_size']}, unroll K up to {tcfg['unroll']} "
-        f"(curriculum over {tcfg['curriculum']:.0%} of the steps), history noise {tcfg['noise_std']} m per vertex and a "
-        f"{tcfg.get('drift_noise_std', 0)} m smooth drift field{_replay(tcfg)}{_mirror(tcfg)}, lr {tcfg['lr']}, "
-        f"seed {tcfg['seed']}, {tr['threads']} thread(s): {tr['sec_per_step']:.3f} s/step "
-        f"(about {tr['steps'] * tr['sec_per_step'] / 60:.0f} min of steps, validation excluded).",
-        f"- Best validation rollout ({tcfg['val_frames']} frames): {_f(tr['best_val_mm'])} mm at step "
-        f"{tr['best_step']} (LBS {_f(tr['lbs_val_mm'])} mm); those weights are the model.",
+        *_training(tr, base),
         f"- Retrain: `{args.retrain}`",
         "",
         "## Measured on held-out motions",

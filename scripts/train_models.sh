@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Retrain the bundled garment models (tshirt, skirt) from scripts/build_training_data.sh's dataset,
 # both at once on one thread each, then copy them into src/drape/assets/models/.
-# Resumable: a killed run continues from its checkpoint when started again.
+# Resumable: a killed run continues from its checkpoint when started again; a stage whose model file exists
+# is not rerun.
 # Usage: [GARMENTS="tshirt skirt"] scripts/train_models.sh [DATASET_DIR] [extra drape train options]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,10 +21,25 @@ pids=()
 # training sequence, and with windows balanced over source clips; the skirt's offsets live in its (no-tear)
 # skin-weight frame.
 declare -A OPTS=([tshirt]="--replay-fraction 0.5 --mirror --clip-balance 0.5" [skirt]="--offset-space lbs")
-for g in $GARMENTS; do
+# Second stage (drape train --init-model): a garment listed here is trained as above into GARMENT.base.npz, then
+# fine-tuned from that model with these options into GARMENT.npz (a warm restart of the learning-rate schedule at
+# the full unroll, replay from the first step; the fine-tuning keeps the base model when nothing beats it).
+declare -A FINETUNE=([tshirt]="--steps 3000 --lr 3e-4 --curriculum 0 --replay-start 0 --replay-fraction 0.5 --mirror --clip-balance 0.5")
+train_one() {
+  local g=$1; shift
+  local out="$RUNS/$g.npz"
+  [ -n "${FINETUNE[$g]:-}" ] && out="$RUNS/$g.base.npz"
   # shellcheck disable=SC2086
-  .venv/bin/drape train --data "$DATA" --garment "$g" --val-motions dance_b,08_05 --steps "${STEPS_OF[$g]}" \
-    --val-every 250 --val-frames 60 --curriculum 0.25 ${OPTS[$g]} --out "$RUNS/$g.npz" "$@" > "$RUNS/$g.log" 2>&1 &
+  [ -f "$out" ] || .venv/bin/drape train --data "$DATA" --garment "$g" --val-motions dance_b,08_05 --steps "${STEPS_OF[$g]}" \
+    --val-every 250 --val-frames 60 --curriculum 0.25 ${OPTS[$g]} --out "$out" "$@" > "$RUNS/$g.log" 2>&1
+  if [ -n "${FINETUNE[$g]:-}" ] && [ ! -f "$RUNS/$g.npz" ]; then
+    # shellcheck disable=SC2086
+    .venv/bin/drape train --data "$DATA" --garment "$g" --val-motions dance_b,08_05 --val-every 250 --val-frames 60 \
+      ${FINETUNE[$g]} --init-model "$out" --out "$RUNS/$g.npz" "$@" > "$RUNS/$g.finetune.log" 2>&1
+  fi
+}
+for g in $GARMENTS; do
+  train_one "$g" "$@" &
   pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done
@@ -32,5 +48,10 @@ for g in $GARMENTS; do
   cp "$RUNS/$g.npz" "src/drape/assets/models/$g.npz"
   cp "$RUNS/$g.loss.png" "src/drape/assets/models/$g.loss.png"
   cp "$RUNS/$g.train.json" "src/drape/assets/models/$g.train.json"
+  if [ -n "${FINETUNE[$g]:-}" ]; then
+    cp "$RUNS/$g.base.train.json" "src/drape/assets/models/$g.base.train.json"
+  else
+    rm -f "src/drape/assets/models/$g.base.train.json"
+  fi
 done
 echo "bundled models updated in src/drape/assets/models/"
