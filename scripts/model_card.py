@@ -53,7 +53,7 @@ def _training(tr: dict, base: dict | None) -> list[str]:
             f"{c.get('drift_noise_std', 0)} m smooth drift field{_replay(c)}{_mirror(c)}, lr {c['lr']}, "
             f"seed {c['seed']}, {t['threads']} thread(s): {t['sec_per_step']:.3f} s/step "
             f"(about {t['steps'] * t['sec_per_step'] / 60:.0f} min of steps, validation excluded).",
-            f"- {label}best validation rollout ({c['val_frames']} frames): {_f(t['best_val_mm'])} mm at step "
+            f"- {label}{'best' if label else 'Best'} validation rollout ({c['val_frames']} frames): {_f(t['best_val_mm'])} mm at step "
             f"{t['best_step']} (LBS {_f(t['lbs_val_mm'])} mm){tail}.",
         ]
 
