@@ -639,14 +639,23 @@ def train(
                 "replay": replay.state() if replay is not None else None,
             })
 
-        if init is not None and state is None and val_tracks:
+        def run_validation() -> None:
+            """Validate the averaged weights at ``step``; keep them as the best when they beat it."""
+            nonlocal best_val, best_step
             model.net.eval()
-            v = validate(model, val_tracks, config.val_frames)
-            best_val, best_step = v["val_mm"], 0
-            model.save(paths["best"])
-            val_history.append({"step": 0, **v})
-            say(f"train: --init-model {config.init_model} validates at {best_val:.3f} mm before fine-tuning")
+            with averaged():
+                v = validate(model, val_tracks, config.val_frames)
+                if best_val is None or v["val_mm"] < best_val:
+                    best_val, best_step = v["val_mm"], step
+                    model.save(paths["best"])
             model.net.train()
+            val_history.append({"step": step, **v})
+            plot_losses(paths["plot"], history, val_history, title=f"{data.reference.name}", lbs_val_mm=lbs_val)
+
+        if init is not None and state is None and val_tracks:
+            # Before any step the average equals the starting weights.
+            run_validation()
+            say(f"train: --init-model {config.init_model} validates at {best_val:.3f} mm before fine-tuning")
 
         bar = None
         if progress:
@@ -711,15 +720,7 @@ def train(
                     bar.set_postfix(post, refresh=False)
                     bar.update(1)
                 if val_tracks and (step % config.val_every == 0 or step == config.steps):
-                    model.net.eval()
-                    with averaged():
-                        v = validate(model, val_tracks, config.val_frames)
-                        if best_val is None or v["val_mm"] < best_val:
-                            best_val, best_step = v["val_mm"], step
-                            model.save(paths["best"])
-                    model.net.train()
-                    val_history.append({"step": step, **v})
-                    plot_losses(paths["plot"], history, val_history, title=f"{data.reference.name}", lbs_val_mm=lbs_val)
+                    run_validation()
                 if step % config.checkpoint_every == 0 or step == config.steps:
                     checkpoint()
         finally:
