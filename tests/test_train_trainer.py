@@ -178,6 +178,11 @@ def test_resume_after_kill_is_bit_identical(tmp_path, data):
     resumed = train(cfg, data, "prism", tmp_path / "b.npz", **quiet)
     assert resumed.finished and resumed.step == 6
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
+    # The step timing spans the killed call and the resumed one; rerunning the finished run keeps it.
+    assert resumed.sec_per_step > 0
+    again = train(cfg, data, "prism", tmp_path / "b.npz", **quiet)
+    assert again.finished and again.sec_per_step == resumed.sec_per_step
+    assert json.loads(output_paths(tmp_path / "b.npz")["report"].read_text())["sec_per_step"] == resumed.sec_per_step
     a = GarmentDynamicsModel.load(output_paths(tmp_path / "a.npz")["last"])
     b = GarmentDynamicsModel.load(output_paths(tmp_path / "b.npz")["last"])
     for (ka, va), (kb, vb) in zip(a.net.state_dict().items(), b.net.state_dict().items()):

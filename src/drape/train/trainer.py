@@ -170,7 +170,7 @@ class TrainResult:
     best_val_mm: float | None
     best_step: int | None
     sec_per_step: float
-    """Mean wall seconds per optimisation step in this call (validation excluded)."""
+    """Mean wall seconds per optimisation step over the whole run, resumed calls included (validation excluded)."""
     history: list
     """[{step, loss, K, lr, terms...}] for every step so far."""
     val_history: list
@@ -599,6 +599,8 @@ def train(
         history: list = []
         val_history: list = []
         best_val, best_step = None, None
+        spent, done_here = 0.0, 0
+        timed_sec, timed_steps = 0.0, 0
         if state is not None:
             model.net.load_state_dict(state["net"])
             optim.load_state_dict(state["optimizer"])
@@ -607,6 +609,8 @@ def train(
             history = list(state["history"])
             val_history = list(state["val_history"])
             best_val, best_step = state["best_val"], state["best_step"]
+            timed_sec, timed_steps = (float(x) for x in state.get("timed", (0.0, 0)))
+            timed_steps = int(timed_steps)
             say(f"train: resuming from {paths['checkpoint']} at step {step}")
         ema = None
         if config.ema_decay > 0:
@@ -637,6 +641,7 @@ def train(
                 "history": history, "val_history": val_history, "best_val": best_val, "best_step": best_step,
                 "data": signature, "ema": ema.shadow if ema is not None else None,
                 "replay": replay.state() if replay is not None else None,
+                "timed": [timed_sec + spent, timed_steps + done_here],
             })
 
         def run_validation() -> None:
@@ -662,7 +667,6 @@ def train(
             from tqdm import tqdm
 
             bar = tqdm(total=config.steps, initial=step, desc=f"train {data.reference.name}", unit="step", dynamic_ncols=True)
-        spent, done_here = 0.0, 0
         stop = config.steps if max_steps is None else min(config.steps, int(max_steps))
         model.net.train()
         # Loading the body model switches autograd off process-wide (drape.body.model.load_anny): force it on.
@@ -727,7 +731,9 @@ def train(
             grad_guard.__exit__(None, None, None)
             if bar is not None:
                 bar.close()
-        sec_per_step = spent / done_here if done_here else 0.0
+        # Over every call of this run (a resume adds its steps to those before the kill).
+        total_sec, total_steps = timed_sec + spent, timed_steps + done_here
+        sec_per_step = total_sec / total_steps if total_steps else 0.0
         finished = step >= config.steps
         model_path = None
         if finished:
