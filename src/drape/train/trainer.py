@@ -609,8 +609,8 @@ def train(
             history = list(state["history"])
             val_history = list(state["val_history"])
             best_val, best_step = state["best_val"], state["best_step"]
-            timed_sec, timed_steps = (float(x) for x in state.get("timed", (0.0, 0)))
-            timed_steps = int(timed_steps)
+            sec, steps = state.get("timed", (0.0, 0))  # absent in checkpoints of earlier versions
+            timed_sec, timed_steps = float(sec), int(steps)
             say(f"train: resuming from {paths['checkpoint']} at step {step}")
         ema = None
         if config.ema_decay > 0:
