@@ -599,8 +599,7 @@ def train(
         history: list = []
         val_history: list = []
         best_val, best_step = None, None
-        spent, done_here = 0.0, 0
-        timed_sec, timed_steps = 0.0, 0
+        timed_sec, timed_steps = 0.0, 0  # optimisation wall time of the whole run, resumed calls included
         if state is not None:
             model.net.load_state_dict(state["net"])
             optim.load_state_dict(state["optimizer"])
@@ -641,7 +640,7 @@ def train(
                 "history": history, "val_history": val_history, "best_val": best_val, "best_step": best_step,
                 "data": signature, "ema": ema.shadow if ema is not None else None,
                 "replay": replay.state() if replay is not None else None,
-                "timed": [timed_sec + spent, timed_steps + done_here],
+                "timed": [timed_sec, timed_steps],
             })
 
         def run_validation() -> None:
@@ -715,8 +714,8 @@ def train(
                 if not math.isfinite(lv):
                     raise TrainError(f"train: loss became {lv} at step {step}; lower --lr or check the data")
                 history.append({"step": step, "loss": lv, "K": K, "lr": lr, **terms})
-                spent += time.perf_counter() - t0
-                done_here += 1
+                timed_sec += time.perf_counter() - t0
+                timed_steps += 1
                 if bar is not None:
                     post = {"loss": f"{lv:.3g}", "K": K}
                     if val_history:
@@ -731,9 +730,7 @@ def train(
             grad_guard.__exit__(None, None, None)
             if bar is not None:
                 bar.close()
-        # Over every call of this run (a resume adds its steps to those before the kill).
-        total_sec, total_steps = timed_sec + spent, timed_steps + done_here
-        sec_per_step = total_sec / total_steps if total_steps else 0.0
+        sec_per_step = timed_sec / timed_steps if timed_steps else 0.0
         finished = step >= config.steps
         model_path = None
         if finished:
