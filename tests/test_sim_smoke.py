@@ -104,6 +104,18 @@ def test_bit_identical_reruns(results):
     assert np.array_equal(a.rest_drape, b.rest_drape)
 
 
+def test_launch_replay_is_bit_identical_to_plain_launches(results, garment, motion, config, monkeypatch):
+    import drape.sim.newton_cloth as newton_cloth
+    from drape.sim.simulate import simulate
+
+    assert newton_cloth.REPLAY_LAUNCHES  # the fixture's runs used recorded launches
+    monkeypatch.setattr(newton_cloth, "REPLAY_LAUNCHES", False)
+    plain = simulate(garment, motion, config=config)
+    assert np.array_equal(plain.sequence.garment_verts, results[0].sequence.garment_verts)
+    assert np.array_equal(plain.sequence.garment_velocities, results[0].sequence.garment_velocities)
+    assert np.array_equal(plain.rest_drape, results[0].rest_drape)
+
+
 def test_explosion_guard_raises_simulation_error(garment, motion):
     from drape.sim.config import SimConfig
     from drape.sim.simulate import SimulationError, simulate
