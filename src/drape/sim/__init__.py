@@ -4,7 +4,9 @@
 - :func:`drape_garment` (garment, body shape) -> (V, 3) rest-pose drape
 - :class:`SimConfig` all settings (also the ``drape simulate`` options)
 
-Newton and Warp load only when a simulation is built.
+Inside, ``newton_cloth`` owns the Newton scene, ``collider`` the deforming body mesh, and
+``launch_replay`` the recorded kernel launches that keep Warp's per-launch Python cost out of
+the substep loop. Newton and Warp load only when a simulation is built.
 """
 
 from drape.sim.config import SimConfig, SimConfigError

@@ -3,8 +3,9 @@
 On Warp's CPU device a ``wp.launch`` call spends about 80 us in Python packing
 and type-checking its arguments, while most of the solver's kernels run for
 10-20 us on a ~5k-vertex garment. A Style3D substep makes about 850 launches
-(15 non-linear iterations, each with a 10-iteration PCG solve), so packing was
-about a third of the simulation time.
+(15 non-linear iterations, each with a 10-iteration PCG solve). Replaying them
+cut the T-shirt's simulation from 1.78 to 1.35 s per frame (dance_b, 30 frames,
+one CPU thread); the rest is kernel time.
 
 :class:`LaunchReplay` stands in for ``wp.launch`` while it is active. The first
 launch of a kernel with a given set of arguments is recorded as a
@@ -19,7 +20,9 @@ adjoint launches, an active tape or graph capture, explicit streams) go to
 changing float parameter, fresh temporary arrays) stops being recorded after
 ``max_records_per_kernel`` records.
 
-Warp is imported inside the functions that use it.
+``active`` swaps the ``warp.launch`` attribute, so it is for one thread at a
+time (the simulator is single-threaded). Warp is imported inside the functions
+that use it.
 """
 
 from __future__ import annotations
@@ -46,11 +49,6 @@ class LaunchReplay:
         self.replayed = 0
         self.recorded = 0
         self.passed_through = 0
-
-    @property
-    def record_count(self) -> int:
-        """Number of launches recorded so far."""
-        return len(self._records)
 
     @contextlib.contextmanager
     def active(self) -> Iterator["LaunchReplay"]:
@@ -98,7 +96,8 @@ class LaunchReplay:
             if cmd is None:  # an empty launch (a zero dimension): Warp returns before recording; nothing to run
                 self.passed_through += 1
                 return None
-            # The key holds id(kernel); keep the kernel alive with its record so the id stays unique.
+            # The record holds the kernel and the argument arrays, so the ids and data pointers in its key
+            # cannot be reused by other objects while it is cached.
             self._records[key] = cmd
             self._per_kernel[id(kernel)] += 1
             self.recorded += 1
