@@ -44,7 +44,7 @@ def test_replayed_launches_match_plain_launches(wp, kernels):
         first = out.numpy().copy()
         # Same arguments: replayed, and it reads the arrays' current contents.
         x.assign(np.full((5, 3), 3.0, dtype=np.float32))
-        wp.launch(axpy, dim=5, inputs=[2.0, x, y], outputs=[out], device="cpu")
+        wp.launch(axpy, dim=5, inputs=[2.0, x, y], outputs=[out], device=wp.get_device("cpu"))  # a Device object
         replayed = out.numpy().copy()
         # A different scalar is a different record.
         wp.launch(axpy, dim=5, inputs=[-1.0, x, y], outputs=[out], device="cpu")

@@ -118,21 +118,29 @@ def _replay_allowed(record_tape: bool) -> bool:
     return True
 
 
-_CPU_DEVICES: dict = {}
+_CPU_NAMES: dict[str, bool] = {}
+
+
+def _is_cpu(device) -> bool:
+    """Whether ``device`` (a warp Device, a name, or None for the current default) is the CPU."""
+    import warp as wp
+
+    if isinstance(device, str):
+        cpu = _CPU_NAMES.get(device)
+        if cpu is None:
+            cpu = _CPU_NAMES[device] = wp.get_device(device).is_cpu
+        return cpu
+    if device is None:
+        return wp.get_device().is_cpu  # the default can change (wp.set_device), so it is not cached
+    return bool(device.is_cpu)
 
 
 def _launch_key(kernel, dim, inputs, outputs, device, max_blocks, block_dim) -> tuple | None:
     """A hashable key of everything a launch packs, or None when an argument cannot be keyed."""
-    import warp as wp
     from warp._src.codegen import StructInstance
     from warp._src.types import array
 
-    is_cpu = _CPU_DEVICES.get(device if device is None or isinstance(device, str) else id(device))
-    if is_cpu is None:
-        is_cpu = wp.get_device(device).is_cpu
-        if device is None or isinstance(device, str):
-            _CPU_DEVICES[device] = is_cpu  # a name, or None (the default device, set once per process)
-    if not is_cpu:
+    if not _is_cpu(device):
         return None  # only the CPU device, where packing dominates
     parts: list = [id(kernel), tuple(dim) if isinstance(dim, (list, tuple)) else int(dim), max_blocks, block_dim]
     for a in (*inputs, *outputs):
@@ -147,7 +155,7 @@ def _launch_key(kernel, dim, inputs, outputs, device, max_blocks, block_dim) -> 
         elif isinstance(a, StructInstance):
             parts.append((id(t), bytes(a._ctype)))
         elif hasattr(t, "_wp_scalar_type_") or hasattr(t, "_wp_generic_type_str_"):
-            parts.append((id(t), bytes(a)))  # wp.vec3 / wp.mat33 / wp.float32 values: their ctypes bytes
+            parts.append((id(t), bytes(a)))  # wp.vec3 / wp.mat33 values: their ctypes bytes
         else:
             return None
     return tuple(parts)
