@@ -4,8 +4,9 @@ On Warp's CPU device a ``wp.launch`` call spends about 80 us in Python packing
 and type-checking its arguments, while most of the solver's kernels run for
 10-20 us on a ~5k-vertex garment. A Style3D substep makes about 850 launches
 (15 non-linear iterations, each with a 10-iteration PCG solve). Replaying them
-cut the T-shirt's simulation from 1.78 to 1.35 s per frame (dance_b, 30 frames,
-one CPU thread); the rest is kernel time.
+cut the T-shirt's simulation from 1.48 to 1.00 s per frame (dance_b, 12 frames,
+4 alternating runs each, one CPU thread: ``benchmarks/sim_speed.py``); the rest
+is kernel time.
 
 :class:`LaunchReplay` stands in for ``wp.launch`` while it is active. The first
 launch of a kernel with a given set of arguments is recorded as a
