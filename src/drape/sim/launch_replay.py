@@ -29,6 +29,7 @@ that use it.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections import Counter
 from typing import Any, Iterator
 
@@ -108,10 +109,19 @@ class LaunchReplay:
         return None
 
 
+@functools.cache
+def _warp_internals():
+    """(runtime, StructInstance, array) from Warp, imported once: the key functions run on every launch."""
+    from warp._src.codegen import StructInstance
+    from warp._src.context import runtime
+    from warp._src.types import array
+
+    return runtime, StructInstance, array
+
+
 def _replay_allowed(record_tape: bool) -> bool:
     """False while a Warp tape records (replays would bypass it) or a graph capture is active."""
-    from warp._src.context import runtime
-
+    runtime = _warp_internals()[0]
     if record_tape and getattr(runtime, "tape", None) is not None:
         return False
     if getattr(runtime, "_apic_capture", None) is not None:
@@ -138,9 +148,7 @@ def _is_cpu(device) -> bool:
 
 def _launch_key(kernel, dim, inputs, outputs, device, max_blocks, block_dim) -> tuple | None:
     """A hashable key of everything a launch packs, or None when an argument cannot be keyed."""
-    from warp._src.codegen import StructInstance
-    from warp._src.types import array
-
+    _, StructInstance, array = _warp_internals()
     if not _is_cpu(device):
         return None  # only the CPU device, where packing dominates
     parts: list = [id(kernel), tuple(dim) if isinstance(dim, (list, tuple)) else int(dim), max_blocks, block_dim]
