@@ -124,6 +124,50 @@ def test_weight_average_exact_and_swapped_in():
     assert torch.equal(net.weight, torch.full((1, 2), 3.0))  # raw weights back
 
 
+def test_running_mean_exact_swapped_in_and_restored():
+    from drape.train.trainer import RunningMean
+
+    net = torch.nn.Linear(2, 1)
+    m = RunningMean()
+    for w in (1.0, 2.0, 6.0):
+        m.add({"weight": torch.full((1, 2), w), "bias": torch.full((1,), -w)})
+    assert m.count == 3
+    assert torch.equal(m.mean["weight"], torch.full((1, 2), 3.0)) and torch.equal(m.mean["bias"], torch.full((1,), -3.0))
+    own = net.weight.detach().clone()
+    with m.applied(net):
+        assert torch.equal(net.weight, torch.full((1, 2), 3.0))
+    assert torch.equal(net.weight, own)
+    again = RunningMean(m.state())
+    again.add({"weight": torch.full((1, 2), 7.0), "bias": torch.full((1,), -7.0)})
+    assert again.count == 4 and torch.equal(again.mean["weight"], torch.full((1, 2), 4.0))
+    assert m.count == 3 and torch.equal(m.mean["weight"], torch.full((1, 2), 3.0))  # the state was copied
+    with pytest.raises(TrainError, match="no snapshot"):
+        RunningMean().applied(net).__enter__()
+
+
+def test_weight_mean_is_validated_kept_when_best_and_resumed(tmp_path, data):
+    from drape.train.trainer import validate
+
+    cfg = TrainConfig(steps=6, batch_size=2, unroll=1, lr=3e-3, warmup_steps=1, val_motions="synth3", val_every=2,
+                      val_frames=8, checkpoint_every=2, seed=4, swa_start=2)
+    quiet = dict(model_config=SMALL, progress=False, log=lambda *_: None)
+    straight = train(cfg, data, "prism", tmp_path / "a.npz", **quiet)
+    swa = [(v["step"], v["swa_count"]) for v in straight.val_history if "swa_mm" in v]
+    assert swa == [(4, 2), (6, 3)]  # snapshots at steps 2, 4, 6; the mean is validated once it holds two
+    report = json.loads(output_paths(tmp_path / "a.npz")["report"].read_text())
+    scores = {("ema", v["step"]): v["val_mm"] for v in straight.val_history}
+    scores.update({("swa", v["step"]): v["swa_mm"] for v in straight.val_history if "swa_mm" in v})
+    kind, step = min(scores, key=scores.get)
+    assert (report["best_weights"], report["best_step"]) == (kind, step) and report["best_val_mm"] == scores[(kind, step)]
+    _, val_tracks = split_by_motion(data.tracks, ("synth3",))
+    saved = GarmentDynamicsModel.load(tmp_path / "a.npz")
+    assert validate(saved, val_tracks, 8)["val_mm"] == pytest.approx(report["best_val_mm"], rel=1e-5)
+    # The running mean is in the checkpoint: a killed and resumed run validates the same means.
+    train(cfg, data, "prism", tmp_path / "b.npz", max_steps=5, **quiet)
+    resumed = train(cfg, data, "prism", tmp_path / "b.npz", **quiet)
+    assert [v.get("swa_mm") for v in resumed.val_history] == [v.get("swa_mm") for v in straight.val_history]
+
+
 def test_config_schedules():
     c = TrainConfig(steps=100, unroll=4, curriculum=0.5, warmup_steps=10, lr=1e-3, lr_final=0.1)
     assert [c.unroll_at(s) for s in (0, 12, 13, 25, 37, 38, 50, 99)] == [1, 1, 2, 3, 3, 4, 4, 4]

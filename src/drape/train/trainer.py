@@ -19,6 +19,10 @@ to simulated sequences:
 * **Validation**: full autoregressive rollouts (never teacher-forced) of ``val_frames`` frames
   on the motions held out in ``val_motions``, started from the simulated first ``i + 1``
   frames; the score is the mean vertex error in mm. The best-scoring weights are kept.
+* **Weight averaging**: validation and the saved models use an exponential moving average
+  of the weights (``ema_decay``); with ``swa_start`` a uniform mean of the validated averages
+  from that step on is validated too and kept when it scores best (``best_weights`` in the
+  run's JSON says which).
 * **Checkpoints** every ``checkpoint_every`` steps, written atomically: network, optimiser,
   step, the sampling RNG state, the normaliser and the loss history. ``train(...,
   resume=True)`` continues from the last one, and the continuation is bit-identical to an
@@ -97,6 +101,9 @@ class TrainConfig:
     grad_clip: float = opt(1.0, "gradient-norm clip (0: none)")
     ema_decay: float = opt(0.995, "decay of the exponential moving average of the weights that validation and the saved "
                                   "models use (0: the raw weights); warmed up as min(decay, (1+t)/(10+t))")
+    swa_start: int = opt(0, "stochastic weight averaging: from this step on, every validation also folds the validated "
+                            "(EMA) weights into a uniform running mean, validates that mean too and keeps it when it "
+                            "scores best (0: off)")
     seed: int = opt(0, "seed of the network initialisation, window sampling and noise")
     checkpoint_every: int = opt(100, "steps between checkpoints")
     val_every: int = opt(250, "steps between validation rollouts")
@@ -129,7 +136,7 @@ class TrainConfig:
             (self.vertex_loss in VERTEX_LOSS_CHOICES, f"vertex_loss must be one of {VERTEX_LOSS_CHOICES}"),
             (self.loss_space in LOSS_SPACES, f"loss_space must be one of {LOSS_SPACES}"),
             (self.val_frames >= 4, "val_frames must be >= 4"),
-            (0 <= self.ema_decay < 1, "ema_decay must be in [0, 1)"),
+            (0 <= self.ema_decay < 1, "ema_decay must be in [0, 1)"), (self.swa_start >= 0, "swa_start must be >= 0"),
             (0 <= self.replay_fraction <= 1, "replay_fraction must be in [0, 1]"), (self.replay_start >= 0, "replay_start must be >= 0"),
             (self.replay_every >= 1, "replay_every must be >= 1"), (self.replay_frames >= 1, "replay_frames must be >= 1"),
             (self.replay_capacity >= 1, "replay_capacity must be >= 1"),
@@ -369,15 +376,60 @@ class WeightAverage:
                 else:
                     self.shadow[k].copy_(v)
 
-    @contextlib.contextmanager
     def applied(self):
         """The averaged weights loaded into the network for the block, the raw ones restored after."""
-        raw = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-        self.net.load_state_dict(self.shadow)
-        try:
-            yield
-        finally:
-            self.net.load_state_dict(raw)
+        return weights_loaded(self.net, self.shadow)
+
+
+class RunningMean:
+    """Uniform mean of weight snapshots (stochastic weight averaging).
+
+    ``add(weights)`` folds one snapshot in (``mean += (w - mean) / count``); non-float entries
+    take the newest value. Unlike :class:`WeightAverage`, whose memory is about ``1 / (1 - decay)``
+    steps, every snapshot since the first counts alike, which evens out the swings of the
+    validation error between checks.
+    """
+
+    def __init__(self, state: dict | None = None):
+        self.mean: dict | None = None
+        self.count = 0
+        if state is not None:
+            self.mean = {k: v.detach().clone() for k, v in state["mean"].items()} if state["mean"] is not None else None
+            self.count = int(state["count"])
+
+    def add(self, weights: dict) -> None:
+        import torch
+
+        self.count += 1
+        if self.mean is None:
+            self.mean = {k: v.detach().clone() for k, v in weights.items()}
+            return
+        with torch.no_grad():
+            for k, v in weights.items():
+                if v.is_floating_point():
+                    self.mean[k].add_(v.detach() - self.mean[k], alpha=1.0 / self.count)
+                else:
+                    self.mean[k].copy_(v)
+
+    def state(self) -> dict:
+        return {"mean": self.mean, "count": self.count}
+
+    def applied(self, net):
+        """The mean loaded into ``net`` for the block, its own weights restored after."""
+        if self.mean is None:
+            raise TrainError("weight mean: no snapshot has been added")
+        return weights_loaded(net, self.mean)
+
+
+@contextlib.contextmanager
+def weights_loaded(net, weights: dict):
+    """``weights`` loaded into ``net`` for the block, the network's own ones restored after."""
+    own = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    net.load_state_dict(weights)
+    try:
+        yield
+    finally:
+        net.load_state_dict(own)
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
@@ -435,6 +487,9 @@ def plot_losses(path: Path, history: list, val_history: list, *, title: str = ""
     if val_history:
         vs = [v["step"] for v in val_history]
         ax[1].plot(vs, [v["val_mm"] for v in val_history], "o-", color="C3", label="validation rollout (mm)")
+        swa_pts = [(v["step"], v["swa_mm"]) for v in val_history if "swa_mm" in v]
+        if swa_pts:
+            ax[1].plot(*zip(*swa_pts), "s-", color="C1", ms=4, label="validation, uniform weight mean (mm)")
         if lbs_val_mm is not None:
             ax[1].axhline(lbs_val_mm, color="0.4", ls="--", lw=1, label=f"LBS baseline ({lbs_val_mm:.1f} mm)")
         ax[1].set_yscale("log")
@@ -615,6 +670,8 @@ def train(
         if config.ema_decay > 0:
             ema = WeightAverage(model.net, config.ema_decay, (state or {}).get("ema"))
         averaged = ema.applied if ema is not None else contextlib.nullcontext
+        swa = RunningMean((state or {}).get("swa")) if config.swa_start > 0 else None
+        best_kind = (state or {}).get("best_kind", "ema" if ema is not None else "raw")
         replay = None
         if config.replay_fraction > 0:
             from drape.train.replay import ReplayBuffer, refresh
@@ -639,19 +696,33 @@ def train(
                 "normalizer": {k: torch.from_numpy(np.asarray(v)) for k, v in normalizer.to_arrays().items()},
                 "history": history, "val_history": val_history, "best_val": best_val, "best_step": best_step,
                 "data": signature, "ema": ema.shadow if ema is not None else None,
+                "swa": swa.state() if swa is not None else None, "best_kind": best_kind,
                 "replay": replay.state() if replay is not None else None,
                 "timed": [timed_sec, timed_steps],
             })
 
         def run_validation() -> None:
-            """Validate the averaged weights at ``step``; keep them as the best when they beat it."""
-            nonlocal best_val, best_step
+            """Validate the averaged weights at ``step``; keep them as the best when they beat it.
+
+            With ``swa_start``, from that step on the validated weights also join the uniform mean,
+            which is validated as well (once it holds two snapshots) and kept when it scores best.
+            """
+            nonlocal best_val, best_step, best_kind
             model.net.eval()
             with averaged():
                 v = validate(model, val_tracks, config.val_frames)
                 if best_val is None or v["val_mm"] < best_val:
-                    best_val, best_step = v["val_mm"], step
+                    best_val, best_step, best_kind = v["val_mm"], step, "ema" if ema is not None else "raw"
                     model.save(paths["best"])
+                if swa is not None and step >= config.swa_start:
+                    swa.add(model.net.state_dict())
+            if swa is not None and swa.count >= 2 and step >= config.swa_start:
+                with swa.applied(model.net):
+                    w = validate(model, val_tracks, config.val_frames)
+                    v["swa_mm"], v["swa_count"] = w["val_mm"], swa.count
+                    if w["val_mm"] < best_val:
+                        best_val, best_step, best_kind = w["val_mm"], step, "swa"
+                        model.save(paths["best"])
             model.net.train()
             val_history.append({"step": step, **v})
             plot_losses(paths["plot"], history, val_history, title=f"{data.reference.name}", lbs_val_mm=lbs_val)
@@ -749,7 +820,7 @@ def train(
                 "threads": config.threads, "windows": len(ds), "vert_count": data.reference.vert_count,
                 "train_sequences": signature["train"], "val_sequences": signature["val"],
                 "train_motions": sorted({t.motion for t in train_tracks}), "val_motions": sorted({t.motion for t in val_tracks}),
-                "best_val_mm": best_val, "best_step": best_step, "lbs_val_mm": lbs_val,
+                "best_val_mm": best_val, "best_step": best_step, "best_weights": best_kind, "lbs_val_mm": lbs_val,
                 "final_loss_mean100": float(np.mean([h["loss"] for h in history[-100:]])) if history else None,
                 "train_config": _config_dict(config), "model_config": _config_dict(model_config),
                 "val_history": val_history, "model": str(paths["model"]),
