@@ -54,7 +54,7 @@ def _training(tr: dict, base: dict | None) -> list[str]:
             f"seed {c['seed']}, {t['threads']} thread(s): {t['sec_per_step']:.3f} s/step "
             f"(about {t['steps'] * t['sec_per_step'] / 60:.0f} min of steps, validation excluded).",
             f"- {label}{'best' if label else 'Best'} validation rollout ({c['val_frames']} frames): {_f(t['best_val_mm'])} mm at step "
-            f"{t['best_step']} (LBS {_f(t['lbs_val_mm'])} mm){tail}.",
+            f"{t['best_step']} (LBS {_f(t['lbs_val_mm'])} mm){_weights(t)}{tail}.",
         ]
 
     if base is None:
@@ -62,6 +62,16 @@ def _training(tr: dict, base: dict | None) -> list[str]:
     total = (base["steps"] * base["sec_per_step"] + tr["steps"] * tr["sec_per_step"]) / 60
     return [*stage(base, "Base run: ", ""), *stage(tr, "Fine-tuning: ", "; those weights are the model (step 0: the base model)"),
             f"- Both stages: about {total:.0f} min of steps."]
+
+
+def _weights(t: dict) -> str:
+    """Which weights won validation: the moving average, or (``--swa-start``) the uniform mean of the validated ones."""
+    c = t["train_config"]
+    if not c.get("swa_start"):
+        return ""
+    kind = {"swa": "the uniform mean of the validated moving-average weights",
+            "ema": "the moving-average weights", "raw": "the raw weights"}.get(t.get("best_weights"), "")
+    return f", by {kind} (weight averaging from step {c['swa_start']}, `--swa-start`)" if kind else ""
 
 
 def _mirror(tcfg: dict) -> str:
