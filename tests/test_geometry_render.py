@@ -66,3 +66,20 @@ def test_render_preview_writes_png(tmp_path):
     body = np.stack([QUAD_V, QUAD_V + [0, 0, 0.1]])
     out = render_preview(tmp_path / "p.png", body, QUAD_F, body * 0.5, QUAD_F, titles=["a", "b"], size=32)
     assert Image.open(out).size == (64, 64)
+
+
+def test_sheet_bounds_shared_unless_the_motion_travels_far():
+    from drape.geometry.render import _sheet_bounds, view_camera
+
+    cam = view_camera("front")
+    # Unit quads (1 m wide) moving 0.5 m sideways: one shared framing fitted to both.
+    near = [[QUAD_V], [QUAD_V + [0.5, 0, 0]]]
+    (c0, h0), (c1, h1) = _sheet_bounds(cam, near, margin=0.0)
+    assert h0 == h1 == pytest.approx(0.75) and np.allclose(c0, c1)
+    # 10 m apart: the shared box (5.5 m half extent) is over 2x one frame's (0.5 m), so each tile is
+    # centred on its own quad at the single-frame scale.
+    far = [[QUAD_V], [QUAD_V + [10.0, 0, 0]]]
+    (c0, h0), (c1, h1) = _sheet_bounds(cam, far, margin=0.0)
+    assert h0 == h1 == pytest.approx(0.5)
+    assert np.allclose(c0, cam.to_view(np.zeros((1, 3)))[0])
+    assert np.allclose(c1, cam.to_view(np.array([[10.0, 0, 0]]))[0])

@@ -178,6 +178,22 @@ def _frame_bounds(cam: Camera, meshes_verts: list[np.ndarray], margin: float) ->
     return center, max(half, 1e-6)
 
 
+def _sheet_bounds(cam: Camera, frames_verts: list[list[np.ndarray]], margin: float, max_zoom_out: float = 2.0):
+    """Camera framing of each tile of a contact-sheet row: ``[(center (3,), half extent metres), ...]``.
+
+    All tiles share one framing fitted to every frame, so motion across the row is visible, unless
+    that framing is more than ``max_zoom_out`` times the largest single frame (a long walk seen from
+    the side would shrink the figure to a few pixels); then each tile is centred on its own frame at
+    the largest single frame's scale.
+    """
+    shared = _frame_bounds(cam, [v for verts in frames_verts for v in verts], margin)
+    own = [_frame_bounds(cam, verts, margin) for verts in frames_verts]
+    scale = max(half for _, half in own)
+    if shared[1] <= max_zoom_out * scale:
+        return [shared] * len(own)
+    return [(center, scale) for center, _ in own]
+
+
 def render_meshes(
     meshes: list[tuple[np.ndarray, np.ndarray, tuple[int, int, int]]],
     *,
@@ -268,7 +284,9 @@ def render_frames(
     """Contact sheet of body + garment: one column per frame, one row per view.
 
     All frames of a view share one camera framing (fitted to every shown frame),
-    so motion across the sheet is visible.
+    so motion across the sheet is visible; when the motion travels so far that the shared
+    framing would shrink the figure more than 2x, each tile is centred on its own frame
+    at a common scale instead.
 
     Args:
         body_verts: (F, Vb, 3) metres (or (Vb, 3) for one frame); None for no body.
@@ -312,14 +330,9 @@ def render_frames(
     draw = ImageDraw.Draw(sheet)
     for r, view in enumerate(views):
         cam = view_camera(view, perspective=perspective)
-        shown = []
-        for i in frame_indices:
-            if body is not None:
-                shown.append(body[i])
-            if garment is not None:
-                shown.append(garment[i])
-        bounds = _frame_bounds(cam, shown, margin=0.05)
-        for c, i in enumerate(frame_indices):
+        shown = [[x[i] for x in (body, garment) if x is not None] for i in frame_indices]
+        tile_bounds = _sheet_bounds(cam, shown, margin=0.05)
+        for c, (i, bounds) in enumerate(zip(frame_indices, tile_bounds)):
             meshes = []
             if body is not None:
                 meshes.append((body[i], body_faces, body_color))
