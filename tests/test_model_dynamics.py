@@ -42,6 +42,32 @@ def test_torch_uv_matches_numpy_and_is_differentiable():
     assert xt.grad.abs().sum() > 0
 
 
+def test_single_frame_inference_path_matches_the_batched_gathers():
+    """Rasterize -> network -> sample of one frame in inference mode (sparse products, channels-last map)
+    against the autograd path's gathers, on a trained-looking (non-zero) network."""
+    ref = synthetic_reference(6, 6)
+    model = GarmentDynamicsModel(SMALL, ref)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.net.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    rng = np.random.default_rng(1)
+    C = model.vertex_channels
+    vf = torch.from_numpy(rng.normal(size=(1, ref.vert_count, C)).astype(np.float32))
+    gf = torch.from_numpy(rng.normal(size=(1, model.global_channels)).astype(np.float32))
+    slow = model.forward_normalized(vf, gf).detach()  # grad enabled: the batched gathers
+    with torch.inference_mode():
+        fast = model.forward_normalized(vf, gf)
+        img = model.mapper.feature_map_frame(vf[0])
+    assert fast.shape == slow.shape == (1, ref.vert_count, 3) and float(slow.abs().max()) > 1e-3
+    np.testing.assert_allclose(fast.numpy(), slow.numpy(), rtol=1e-5, atol=1e-5)
+    ref_img = torch.cat([model.mapper.rasterize(vf), model.mapper.mask.expand(1, 1, 32, 32)], 1)
+    assert img.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_allclose(img.numpy(), ref_img.numpy(), atol=1e-5)
+    with pytest.raises(DrapeError, match="feature_map_frame"):
+        model.mapper.feature_map_frame(vf)
+
+
 def test_net_shapes_and_size():
     net = FiLMUNet(24, 195, NetConfig())
     with torch.no_grad():

@@ -7,11 +7,25 @@ Both are gathers with fixed indices and weights taken from a
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
 from drape.geometry.uv_raster import RasterMap, padded_sample_taps
 from drape.types import DrapeError
+
+
+def _csr(rows, cols, vals, shape) -> torch.Tensor:
+    """A float32 CPU sparse CSR tensor of the (row, col, value) triplets (duplicates summed)."""
+    from scipy.sparse import csr_matrix
+
+    a = csr_matrix((np.asarray(vals, np.float32), (np.asarray(rows), np.asarray(cols))), shape=shape, dtype=np.float32)
+    a.sum_duplicates()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
+        return torch.sparse_csr_tensor(torch.from_numpy(a.indptr.astype(np.int64)), torch.from_numpy(a.indices.astype(np.int64)),
+                                       torch.from_numpy(a.data), shape, check_invariants=True)
 
 
 class UVMapper(torch.nn.Module):
@@ -31,6 +45,12 @@ class UVMapper(torch.nn.Module):
         self.taps = pixel.shape[1]
         self.register_buffer("tap_pixel", torch.from_numpy(pixel.reshape(-1)), persistent=False)
         self.register_buffer("tap_weight", torch.from_numpy(weight), persistent=False)
+        # The same two gathers as fixed sparse matrices (CSR, float32, CPU) for single-frame inference:
+        # rasterize (H*W, V) with each filled pixel's barycentrics, sample (V, H*W) with the bilinear taps.
+        hw = m.height * m.width
+        self._raster_csr = _csr(np.repeat(np.arange(hw), 3), m.tri_verts.reshape(-1), bary.reshape(-1), (hw, m.vert_count))
+        self._sample_csr = _csr(m.sample_vertex, m.sample_pixel, m.sample_weight, (m.vert_count, hw))
+        self._mask_column = torch.from_numpy(m.mask.astype(np.float32).reshape(hw, 1))
 
     def rasterize(self, vertex_features: torch.Tensor) -> torch.Tensor:
         """(..., V, C) -> (..., C, H, W); empty pixels are 0."""
@@ -52,3 +72,20 @@ class UVMapper(torch.nn.Module):
         flat = image.movedim(-3, -1).reshape(*lead, self.height * self.width, C)
         taps = flat.index_select(-2, self.tap_pixel).reshape(*lead, self.vert_count, self.taps, C)
         return (taps * self.tap_weight.to(image.dtype)[..., None]).sum(-2)  # (..., V, C)
+
+    def feature_map_frame(self, vertex_features: torch.Tensor) -> torch.Tensor:
+        """One frame's network input without autograd: vertex features (V, C) float32 (CPU) ->
+        (1, C + 1, H, W) in channels-last memory (the rasterized features, then the mask channel).
+        The values of :meth:`rasterize` plus the mask, up to float rounding (one sparse product)."""
+        x = vertex_features
+        if x.ndim != 2 or x.shape[0] != self.vert_count:
+            raise DrapeError(f"UVMapper.feature_map_frame: expected ({self.vert_count}, C), got {tuple(x.shape)}")
+        pixels = torch.cat([self._raster_csr @ x, self._mask_column], 1)  # (H*W, C + 1)
+        return pixels.reshape(1, self.height, self.width, x.shape[1] + 1).permute(0, 3, 1, 2)
+
+    def sample_frame(self, image: torch.Tensor) -> torch.Tensor:
+        """One frame's :meth:`sample` without autograd: (1, C, H, W) -> (V, C) (one sparse product)."""
+        if image.ndim != 4 or image.shape[0] != 1 or tuple(image.shape[-2:]) != (self.height, self.width):
+            raise DrapeError(f"UVMapper.sample_frame: expected (1, C, {self.height}, {self.width}), got {tuple(image.shape)}")
+        flat = image[0].permute(1, 2, 0).reshape(self.height * self.width, image.shape[1])
+        return self._sample_csr @ flat
