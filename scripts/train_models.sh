@@ -23,9 +23,10 @@ pids=()
 # Tried for the skirt and not used: the same options without --hands (validation 36.50 mm at step 7750 against
 # 35.07; held-out test 23.93 mm against 23.74). Without replay, mirror and clip balance (50 sequences), the
 # skirt's validation error was lowest at step 1250 (38.64 mm) and climbed to about 58 mm as the unroll grew.
-# Tried for the tshirt and not used: all 103 sequences of the build (15,232 windows against 10,864) with weight
-# averaging (--swa-start 5000): validation 19.54 mm (moving average, step 6750; uniform mean 19.62 at step 8000)
-# against 19.13, held-out test 16.29 mm against 15.01 (18_10: 32.9 against 25.4; the other four 0.1-2.1 mm lower).
+# Tried for the tshirt (before the hand channels) and not used: all 103 sequences of the build (15,232 windows
+# against 10,864) with weight averaging (--swa-start 5000): validation 19.54 mm (moving average, step 6750;
+# uniform mean 19.62 at step 8000) against 19.13, held-out test 16.29 mm against 15.01 (18_10: 32.9 against 25.4;
+# the other four 0.1-2.1 mm lower).
 # The tshirt reads the hand channels too (sleeves against the forearms): validation 18.09 mm at step 6750 against
 # 19.13 without them (same 75 sequences, seed 0); held-out test 15.32 mm against 15.01. The same options without
 # --hands and --seed 1 gave validation 19.18 mm and test 15.49 mm: between seeds the test error moves by about 0.5 mm.
