@@ -81,6 +81,19 @@ class RasterMap:
             shape=(self.vert_count, self.height * self.width),
         )
 
+    @cached_property
+    def raster_matrix(self):
+        """scipy.sparse CSR (H*W, V): ``flat_image = R @ vertex_values``, each filled pixel's 3 barycentrics
+        (empty pixels give 0)."""
+        from scipy.sparse import csr_matrix
+
+        filled = np.nonzero(self.filled.reshape(-1))[0]
+        return csr_matrix(
+            (self.bary.reshape(-1, 3)[filled].reshape(-1).astype(np.float64),
+             (np.repeat(filled, 3), self.tri_verts.reshape(-1, 3)[filled].reshape(-1))),
+            shape=(self.height * self.width, self.vert_count),
+        )
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays for saving (see :meth:`from_arrays`)."""
         return {

@@ -129,18 +129,9 @@ class _NumpyUV:
     """
 
     def __init__(self, m: RasterMap):
-        from scipy.sparse import csr_matrix
-
         self.height, self.width, self.vert_count = m.height, m.width, m.vert_count
-        hw = m.height * m.width
-        filled = np.nonzero(m.filled.reshape(-1))[0]
-        rows = np.repeat(filled, 3)
-        cols = m.tri_verts.reshape(-1, 3)[filled].reshape(-1)
-        vals = m.bary.reshape(-1, 3)[filled].reshape(-1).astype(np.float32)
-        self.raster = csr_matrix((vals, (rows, cols)), shape=(hw, m.vert_count), dtype=np.float32)
-        self.sampler = csr_matrix(
-            (m.sample_weight.astype(np.float32), (m.sample_vertex, m.sample_pixel)), shape=(m.vert_count, hw), dtype=np.float32
-        )
+        self.raster = m.raster_matrix.astype(np.float32)
+        self.sampler = m.sample_matrix.astype(np.float32)
         self.mask = m.mask.reshape(-1).astype(np.float32)
 
     def feature_map(self, vn: np.ndarray) -> np.ndarray:

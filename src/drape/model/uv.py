@@ -16,16 +16,14 @@ from drape.geometry.uv_raster import RasterMap, padded_sample_taps
 from drape.types import DrapeError
 
 
-def _csr(rows, cols, vals, shape) -> torch.Tensor:
-    """A float32 CPU sparse CSR tensor of the (row, col, value) triplets (duplicates summed)."""
-    from scipy.sparse import csr_matrix
-
-    a = csr_matrix((np.asarray(vals, np.float32), (np.asarray(rows), np.asarray(cols))), shape=shape, dtype=np.float32)
+def _torch_csr(matrix) -> torch.Tensor:
+    """A scipy.sparse matrix as a float32 CPU torch sparse CSR tensor."""
+    a = matrix.tocsr().astype(np.float32)
     a.sum_duplicates()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
         return torch.sparse_csr_tensor(torch.from_numpy(a.indptr.astype(np.int64)), torch.from_numpy(a.indices.astype(np.int64)),
-                                       torch.from_numpy(a.data), shape, check_invariants=True)
+                                       torch.from_numpy(a.data), a.shape, check_invariants=True)
 
 
 class UVMapper(torch.nn.Module):
@@ -47,10 +45,9 @@ class UVMapper(torch.nn.Module):
         self.register_buffer("tap_weight", torch.from_numpy(weight), persistent=False)
         # The same two gathers as fixed sparse matrices (CSR, float32, CPU) for single-frame inference:
         # rasterize (H*W, V) with each filled pixel's barycentrics, sample (V, H*W) with the bilinear taps.
-        hw = m.height * m.width
-        self._raster_csr = _csr(np.repeat(np.arange(hw), 3), m.tri_verts.reshape(-1), bary.reshape(-1), (hw, m.vert_count))
-        self._sample_csr = _csr(m.sample_vertex, m.sample_pixel, m.sample_weight, (m.vert_count, hw))
-        self._mask_column = torch.from_numpy(m.mask.astype(np.float32).reshape(hw, 1))
+        self._raster_csr = _torch_csr(m.raster_matrix)
+        self._sample_csr = _torch_csr(m.sample_matrix)
+        self._mask_column = torch.from_numpy(m.mask.astype(np.float32).reshape(-1, 1))
 
     def rasterize(self, vertex_features: torch.Tensor) -> torch.Tensor:
         """(..., V, C) -> (..., C, H, W); empty pixels are 0."""
