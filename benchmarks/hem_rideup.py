@@ -2,7 +2,7 @@
 
 A pinned-waist skirt on a walking body should swing about a steady hem height; a hem that climbs
 stride after stride (the cloth caught between the thighs and lifted) makes ground truth that no
-skinning or learned model should follow. For every ``sequence.npz`` under the given dataset
+skinning or learned model should follow. For every finished sequence of ``--garment`` in the given dataset
 folders this prints, relative to the root, the mean height of the lowest 10% of the garment's
 vertices (by the first frame) and of the top 5% (the waistband), sampled over the sequence, and
 the share of hem vertices within 6 cm of the body's mid-plane (between the legs):
@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
-
 import numpy as np
 
 
@@ -56,26 +54,25 @@ def hem_profile(garment_verts: np.ndarray, root: np.ndarray, every: int, *, hem_
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("datasets", nargs="+", help="dataset folders from drape dataset build")
-    ap.add_argument("--garment", default="", help="only sequences whose folder name starts with this")
+    ap.add_argument("--garment", default="skirt",
+                    help="garment spec as given to drape dataset build (library name or garment file)")
     ap.add_argument("--every", type=int, default=30, help="sample spacing in frames")
     args = ap.parse_args()
 
     from drape.data.sequence import load_sequence
+    from drape.data.windows import dataset_sequences
 
-    found = 0
+    from drape.types import DrapeError
+
     for d in args.datasets:
-        seq_dir = Path(d) / "seq"
-        if not seq_dir.is_dir():
-            raise SystemExit(f"{d}: no seq/ folder (expected a dataset folder from drape dataset build)")
-        for p in sorted(seq_dir.glob("*/sequence.npz")):
-            if args.garment and not p.parent.name.startswith(args.garment):
-                continue
-            s = load_sequence(p)
-            row = {"sequence": str(p.parent), **hem_profile(s.garment_verts, s.root_translation, args.every)}
+        try:
+            entries = dataset_sequences(d, args.garment)  # finished sequences only
+        except DrapeError as exc:  # names the garments the folder does hold
+            raise SystemExit(str(exc)) from None
+        for entry in entries:
+            s = load_sequence(entry["path"])
+            row = {"sequence": entry["task_id"], **hem_profile(s.garment_verts, s.root_translation, args.every)}
             print(json.dumps(row))
-            found += 1
-    if not found:
-        raise SystemExit("no sequences matched")
 
 
 if __name__ == "__main__":
