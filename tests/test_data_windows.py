@@ -31,6 +31,23 @@ def test_split_by_motion_holds_out_every_sequence_of_a_motion():
     assert len(train_all) == len(tracks) and val_none == ()
 
 
+def test_split_by_motion_holds_out_a_single_segment_or_the_whole_clip():
+    data, tracks = _tracks()
+    base = tracks[0]
+    seg = [Track(name=f"clip{s}", motion=f"../m/13_29.bvh{s}", fps=30.0, verts=base.verts, transforms=base.transforms)
+           for s in ("", "@3", "@24", "@24.5")]
+    everything = list(tracks) + seg
+    train, val = split_by_motion(everything, ["13_29@24"])
+    assert [t.name for t in val] == ["clip@24"]
+    assert {"clip", "clip@3", "clip@24.5"} <= {t.name for t in train}
+    train, val = split_by_motion(everything, ["13_29.bvh@24", "synth1"])
+    assert {t.name for t in val} == {"clip@24", "synth1", "synth1-tall"}
+    train, val = split_by_motion(everything, ["13_29"])
+    assert {t.name for t in val} == {"clip", "clip@3", "clip@24", "clip@24.5"}
+    with pytest.raises(WindowDataError, match=r"\['13_29@27'\] are not in the data .*13_29@24"):
+        split_by_motion(everything, ["13_29@27"])
+
+
 def test_windows_enumerate_and_batch_exact_frames():
     data, tracks = _tracks()
     train, _ = split_by_motion(tracks, ["synth1"])

@@ -60,8 +60,7 @@ def register(subparsers) -> None:
 
 
 def _dataset_tracks(data_dir: str, model, motions: list[str], shape: BodyShape | None):
-    from drape.data.splits import motion_key
-    from drape.data.windows import load_training_data
+    from drape.data.windows import load_training_data, names_motion
 
     path = Path(data_dir)
     if not path.is_dir():
@@ -72,8 +71,9 @@ def _dataset_tracks(data_dir: str, model, motions: list[str], shape: BodyShape |
     data = load_training_data(path, model.reference.name, body_shape=shape)
     chosen = []
     for m in motions:
-        # "07_01", "07_01.bvh" and ".../07_01.bvh" name one motion (as in the train/validation split).
-        hits = [t for t in data.tracks if motion_key(t.motion) == motion_key(m) or t.name == m]
+        # "07_01", "07_01.bvh" and ".../07_01.bvh" name one motion, "13_29@24" one segment of it
+        # (as in the train/validation split).
+        hits = [t for t in data.tracks if names_motion(m, t.motion) or t.name == m]
         if not hits:
             raise DrapeError(f"--data {path}: no sequence of motion {m!r} for garment {model.reference.name} "
                              f"(motions: {', '.join(data.motions)})")

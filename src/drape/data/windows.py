@@ -122,25 +122,50 @@ class TrainingData:
 def split_by_motion(tracks, validation_motions) -> tuple[tuple[Track, ...], tuple[Track, ...]]:
     """(train, validation) tracks: every track whose motion is listed goes to validation.
 
+    A listed clip (``13_29``, ``dance_b``) holds out every sequence of that clip, its segments
+    included. A listed segment (``13_29@24``) holds out that segment only: the clip's other
+    segments still train, which suits validation (unseen frames of a familiar kind of motion) and
+    never the test split (:mod:`drape.data.splits` keeps whole test clips out of datasets).
+
     Raises WindowDataError when a listed motion is not in the data or nothing is left to train on.
     """
-    from drape.data.splits import motion_key
-
     tracks = tuple(tracks)
     # Motions match by clip name or BVH stem: "07_01", "07_01.bvh" and ".../cmu-daz/07_01.bvh" are one motion.
-    val_set = {motion_key(str(m)) for m in validation_motions if str(m)}
-    present = {motion_key(t.motion) for t in tracks}
-    missing = sorted(val_set - present)
+    listed = [str(m) for m in validation_motions if str(m)]
+
+    def held_out(motion: str) -> bool:
+        return any(names_motion(m, motion) for m in listed)
+
+    missing = sorted(m for m in listed if not any(names_motion(m, t.motion) for t in tracks))
     if missing:
-        raise WindowDataError(
-            f"validation motions {missing} are not in the data (motions present: {', '.join(sorted(present)) or 'none'})"
-        )
-    train = tuple(t for t in tracks if motion_key(t.motion) not in val_set)
-    val = tuple(t for t in tracks if motion_key(t.motion) in val_set)
+        present = sorted({_short_spec(t.motion) for t in tracks})
+        raise WindowDataError(f"validation motions {missing} are not in the data (motions present: {', '.join(present) or 'none'})")
+    train = tuple(t for t in tracks if not held_out(t.motion))
+    val = tuple(t for t in tracks if held_out(t.motion))
     if not train:
-        raise WindowDataError(f"every motion ({', '.join(sorted(present))}) is held out for validation; nothing left to train on")
+        raise WindowDataError(f"every motion ({', '.join(sorted({_short_spec(t.motion) for t in tracks}))}) is held out for validation; nothing left to train on")
     assert not ({t.motion for t in train} & {t.motion for t in val})
     return train, val
+
+
+def names_motion(listed: str, motion: str) -> bool:
+    """Whether the validation entry ``listed`` (a clip or a ``clip@START`` segment) names the track motion ``motion``."""
+    from drape.data.splits import motion_key
+    from drape.motion.library import split_segment
+
+    if motion_key(listed) != motion_key(motion):
+        return False
+    start = split_segment(listed)[1]
+    other = split_segment(motion)[1]
+    return start is None or (other is not None and abs(start - other) < 1e-6)
+
+
+def _short_spec(motion: str) -> str:
+    """A motion as its clip key plus its segment start, if any (``13_29@24``), for messages."""
+    from drape.data.splits import motion_key
+    from drape.motion.library import segment_spec, split_segment
+
+    return segment_spec(motion_key(motion), split_segment(motion)[1])
 
 
 # --------------------------------------------------------------------------- windows
