@@ -34,12 +34,17 @@ def test_split_by_motion_holds_out_every_sequence_of_a_motion():
 def test_split_by_motion_holds_out_a_single_segment_or_the_whole_clip():
     data, tracks = _tracks()
     base = tracks[0]
-    seg = [Track(name=f"clip{s}", motion=f"../m/13_29.bvh{s}", fps=30.0, verts=base.verts, transforms=base.transforms)
+    seg = [Track(name=f"clip{s}", motion=f"../m/13_29.bvh{s}", fps=2.0, verts=base.verts, transforms=base.transforms)
            for s in ("", "@3", "@24", "@24.5")]
     everything = list(tracks) + seg
+    # The clip's tracks are 12 frames at 2 fps: 5.5 s of clip from their start.
     train, val = split_by_motion(everything, ["13_29@24"])
     assert [t.name for t in val] == ["clip@24"]
-    assert {"clip", "clip@3", "clip@24.5"} <= {t.name for t in train}
+    assert {"clip", "clip@3"} <= {t.name for t in train}
+    assert "clip@24.5" not in {t.name for t in train}  # shares 24.5-29.5 s with the validation segment
+    train, val = split_by_motion(everything, ["13_29@3"])
+    assert {"clip@24", "clip@24.5"} <= {t.name for t in train}
+    assert "clip" not in {t.name for t in train}  # 0-5.5 s overlaps 3-8.5 s
     train, val = split_by_motion(everything, ["13_29.bvh@24", "synth1"])
     assert {t.name for t in val} == {"clip@24", "synth1", "synth1-tall"}
     train, val = split_by_motion(everything, ["13_29"])

@@ -125,7 +125,8 @@ def split_by_motion(tracks, validation_motions) -> tuple[tuple[Track, ...], tupl
     A listed clip (``13_29``, ``dance_b``) holds out every sequence of that clip, its segments
     included. A listed segment (``13_29@24``) holds out that segment only: the clip's other
     segments still train, which suits validation (unseen frames of a familiar kind of motion) and
-    never the test split (:mod:`drape.data.splits` keeps whole test clips out of datasets).
+    never the test split (:mod:`drape.data.splits` keeps whole test clips out of datasets). A segment
+    of that clip sharing any of its seconds (``13_29@22.5`` against ``13_29@24``) is in neither split.
 
     Raises WindowDataError when a listed motion is not in the data or nothing is left to train on.
     """
@@ -140,8 +141,11 @@ def split_by_motion(tracks, validation_motions) -> tuple[tuple[Track, ...], tupl
     if missing:
         present = sorted({_short_spec(t.motion) for t in tracks})
         raise WindowDataError(f"validation motions {missing} are not in the data (motions present: {', '.join(present) or 'none'})")
-    train = tuple(t for t in tracks if not held_out(t.motion))
     val = tuple(t for t in tracks if held_out(t.motion))
+    # No second of a validation segment trains: a segment of the same clip overlapping it in time
+    # (a half-shifted segment, or the whole clip's first seconds) is left out of both splits.
+    spans = [_span(t) for t in val]
+    train = tuple(t for t in tracks if not held_out(t.motion) and not any(_overlap(_span(t), sp) for sp in spans))
     if not train:
         raise WindowDataError(f"every motion ({', '.join(sorted({_short_spec(t.motion) for t in tracks}))}) is held out for validation; nothing left to train on")
     assert not ({t.motion for t in train} & {t.motion for t in val})
@@ -158,6 +162,19 @@ def names_motion(listed: str, motion: str) -> bool:
     start = split_segment(listed)[1]
     other = split_segment(motion)[1]
     return start is None or (other is not None and abs(start - other) < 1e-6)
+
+
+def _span(track: Track) -> tuple[str, float, float]:
+    """(clip key, start s, end s) of the source-clip time a track covers."""
+    from drape.data.splits import motion_key
+    from drape.motion.library import split_segment
+
+    start = split_segment(track.motion)[1] or 0.0
+    return motion_key(track.motion), start, start + (track.verts.shape[0] - 1) / float(track.fps)
+
+
+def _overlap(a: tuple[str, float, float], b: tuple[str, float, float]) -> bool:
+    return a[0] == b[0] and a[1] < b[2] - 1e-6 and b[1] < a[2] - 1e-6
 
 
 def _short_spec(motion: str) -> str:
