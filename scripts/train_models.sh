@@ -11,7 +11,7 @@ shift || true
 RUNS=${RUNS:-runs/models}
 GARMENTS=${GARMENTS:-tshirt skirt}
 # Steps per garment (STEPS sets both). The saved model is the validation-best one (EMA weights):
-# both garments' validation errors still fell near step 8000 (best: tshirt 6750, skirt 7750).
+# both garments' validation errors still fell near step 8000 (best: tshirt 7250, skirt 7750).
 declare -A STEPS_OF=([tshirt]=${STEPS:-${TSHIRT_STEPS:-8000}} [skirt]=${STEPS:-${SKIRT_STEPS:-8000}})
 export DRAPE_CACHE_DIR=${DRAPE_CACHE_DIR:-$PWD/.cache}
 export OMP_NUM_THREADS=1
@@ -35,8 +35,19 @@ pids=()
 # the full 90 frames against 19.68), test 15.24 mm; --seed 2 --steps 10000: validation 19.04 mm (20.17 over 90
 # frames), test 14.40 mm. Both beat the bundled model on four of the five test motions (07_01 by 3-4 mm) and lose on
 # 18_10 (28.6-30.4 against 26.8); a two-motion validation split does not rank seeds that differ by under 1 mm.
-declare -A OPTS=([tshirt]="--replay-fraction 0.5 --mirror --clip-balance 0.5 --hands"
+# This session's tshirt: validation on four motions (dance_b, 08_05 and two 3 s segments of the arm-exercise clip
+# 13_29 that no other sequence overlaps) over the full 90 frames, trained on every other sequence of the build.
+# Trained on the 99-sequence build (95 after the validation hold-out), seeds ranked by their validation error
+# (selection rule fixed before the test set was read: lowest mean over the four validation motions, full 90 frames):
+#   seed 5: validation 21.53 mm (step 7250), test 14.83 mm (07_01 10.01, 02_03 14.52, 13_11 13.13, 18_10 26.85, turn_right1 8.73)
+#   seed 4: validation 21.89 mm, test 16.81 mm (18_10 29.58, 13_11 18.12)
+# and on the 75-sequence build: seed 4 23.32/15.16, seed 3 (this validation during training) 25.27/15.37,
+# seed 1 24.57/15.24, seed 0 (the previous bundle) 24.96/15.32 mm. Seed to seed the test error moves by up to 2 mm;
+# the validation set was widened to four motions after earlier test figures were read.
+declare -A OPTS=([tshirt]="--replay-fraction 0.5 --mirror --clip-balance 0.5 --hands --seed 5"
   [skirt]="--offset-space lbs --replay-fraction 0.5 --mirror --clip-balance 0.5 --hands")
+declare -A VAL_OF=([tshirt]="--val-motions dance_b,08_05,13_29@24,13_29@30 --val-frames 90"
+  [skirt]="--val-motions dance_b,08_05 --val-frames 60")
 # Second stage (drape train --init-model): a garment listed here is trained as above into GARMENT.base.npz, then
 # fine-tuned from that model with these options into GARMENT.npz (the fine-tuning keeps the base model when nothing
 # beats it on validation). None is listed: a tshirt warm restart (3,000 steps, lr 3e-4, full unroll, replay from
@@ -48,11 +59,11 @@ train_one() {
   local out="$RUNS/$g.npz"
   [ -n "${FINETUNE[$g]:-}" ] && out="$RUNS/$g.base.npz"
   # shellcheck disable=SC2086
-  [ -f "$out" ] || .venv/bin/drape train --data "$DATA" --garment "$g" --val-motions dance_b,08_05 --steps "${STEPS_OF[$g]}" \
-    --val-every 250 --val-frames 60 --curriculum 0.25 ${OPTS[$g]} --out "$out" "$@" > "$RUNS/$g.log" 2>&1
+  [ -f "$out" ] || .venv/bin/drape train --data "$DATA" --garment "$g" ${VAL_OF[$g]} --steps "${STEPS_OF[$g]}" \
+    --val-every 250 --curriculum 0.25 ${OPTS[$g]} --out "$out" "$@" > "$RUNS/$g.log" 2>&1
   if [ -n "${FINETUNE[$g]:-}" ] && [ ! -f "$RUNS/$g.npz" ]; then
     # shellcheck disable=SC2086
-    .venv/bin/drape train --data "$DATA" --garment "$g" --val-motions dance_b,08_05 --val-every 250 --val-frames 60 \
+    .venv/bin/drape train --data "$DATA" --garment "$g" ${VAL_OF[$g]} --val-every 250 \
       ${FINETUNE[$g]} --init-model "$out" --out "$RUNS/$g.npz" "$@" > "$RUNS/$g.finetune.log" 2>&1
   fi
 }
