@@ -136,6 +136,22 @@ def test_tshirt_sleeves_follow_the_a_pose_arms(garments, ctx):
     assert c[2] < sj[2] - 0.04
 
 
+def test_skirt_yoke_pins_the_band_below_the_waist(garments, ctx):
+    from drape.garment.errors import GarmentError
+    from drape.garment.templates import make_garment
+
+    z_waist = ctx["measures"].z_waist
+    plain = garments["skirt"]
+    yoked = make_garment("skirt", vert_count=SMALL, yoke=0.1)
+    np.testing.assert_array_equal(yoked.verts, plain.verts)  # the same cloth, more of it pinned
+    assert set(plain.pinned) < set(yoked.pinned)
+    z = yoked.verts[:, 2]
+    np.testing.assert_array_equal(np.sort(yoked.pinned), np.nonzero(np.isin(np.arange(len(z)), plain.pinned) | (z > z_waist - 0.1))[0])
+    assert yoked.meta["params"]["yoke"] == 0.1
+    with pytest.raises(GarmentError, match="yoke"):
+        make_garment("skirt", vert_count=SMALL, yoke=0.5)
+
+
 def test_options_change_size(ctx):
     from drape.garment.templates import make_garment
 

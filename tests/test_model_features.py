@@ -277,6 +277,32 @@ def test_hand_channels_torch_matches_numpy_and_reference_round_trip():
     np.testing.assert_allclose(vt[0].numpy(), vf, atol=1e-5)
 
 
+def test_hand_channels_match_a_point_by_point_reference():
+    """The batched hand channels against nearest points on each polyline found one point at a time."""
+    from drape.model.features import HAND_REACH, hand_channels
+
+    ref = hand_reference()
+    rng = np.random.default_rng(7)
+    T = np.tile(np.eye(4, dtype=np.float32), (len(HAND_RIG), 1, 1))
+    T[:, :3, :3] = axis_angle_matrix(rng.normal(size=(len(HAND_RIG), 3)), rng.uniform(0, 1.0, len(HAND_RIG)))
+    T[:, :3, 3] = rng.normal(scale=0.2, size=(len(HAND_RIG), 3))
+    R1 = T[0, :3, :3]
+    points = rng.normal(scale=0.5, size=(200, 3)).astype(np.float32)
+    got = hand_channels(ref, ref.arrays(), points, T, R1)
+    heads = np.einsum("bij,bj->bi", T[:, :3, :3], HAND_HEADS.astype(np.float64)) + T[:, :3, 3]  # world heads
+    for side, chain in enumerate(((1, 2, 3), (4, 5, 6))):
+        for v, p in enumerate(points.astype(np.float64)):
+            best = None
+            for a, b in zip(chain[:-1], chain[1:]):
+                seg = heads[b] - heads[a]
+                t = np.clip(np.dot(p - heads[a], seg) / np.dot(seg, seg), 0, 1)
+                vec = heads[a] + t * seg - p
+                if best is None or np.dot(vec, vec) < np.dot(best, best):
+                    best = vec
+            np.testing.assert_allclose(got[2 * side][v], R1.T @ best, atol=2e-6)
+            np.testing.assert_allclose(got[2 * side + 1][v, 0], max(0.0, 1 - np.linalg.norm(best) / HAND_REACH), atol=2e-6)
+
+
 def test_hand_channels_need_the_bones_and_heads():
     arrays = hand_reference().to_arrays()
     arrays.pop("rest_heads")

@@ -19,6 +19,9 @@ def register(subparsers) -> None:
     p.add_argument("--vert-count", type=int, default=None, help="target vertex count (default: the template's)")
     p.add_argument("--length", type=float, default=None, help="metres from the garment's top to the hem")
     p.add_argument("--ease", type=float, default=None, help="looseness as a fraction of body girth, e.g. 0.1")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a template parameter beyond length and ease, e.g. flare=0.5 or yoke=0.12 for the skirt "
+                   "(repeatable; the list shows each template's parameters)")
     p.add_argument("--body-shape", default=None,
                    help="anny phenotype, e.g. 'gender=0.2,height=0.7', or a JSON file (default: average body)")
     p.add_argument("--units", default="auto", choices=("auto", "m", "cm", "mm"), help="units of an imported file")
@@ -34,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
         rows = garment_library()
         print(f"{'name':<10} {'kind':<9} {'verts':>6}  description")
         for name, kind, desc, defaults in rows:
-            print(f"{name:<10} {kind:<9} {defaults.get('vert_count', ''):>6}  {desc}")
+            extra = ", ".join(f"{k}={v}" for k, v in defaults.items() if k not in ("length", "ease", "vert_count"))
+            print(f"{name:<10} {kind:<9} {defaults.get('vert_count', ''):>6}  {desc}" + (f" ({extra})" if extra else ""))
         return 0
     if not args.out:
         raise GarmentError("--out FILE is required with --make or --import")
@@ -52,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
         defaults = {n: d for n, _, _, d in garment_library()}
         vc = args.vert_count if args.vert_count is not None else defaults.get(args.make, {}).get("vert_count", 4500)
-        g = make_garment(args.make, body_shape=shape, vert_count=vc, length=args.length, ease=args.ease)
+        g = make_garment(args.make, body_shape=shape, vert_count=vc, length=args.length, ease=args.ease,
+                         **_template_params(args.param))
     else:
         g = import_garment(args.import_path, body_shape=shape, units=args.units, up=args.up)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -62,3 +67,19 @@ def run(args: argparse.Namespace) -> int:
         save_garment(g, out)
     print(f"{g.name} ({g.kind}): {g.vert_count} vertices, {len(g.faces)} triangles, {len(g.pinned)} pinned -> {out}")
     return 0
+
+
+def _template_params(items: list[str]) -> dict[str, float]:
+    """``KEY=VALUE`` strings -> {key: float}; a clear error for anything else."""
+    from drape.garment.errors import GarmentError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            if not sep or not key.strip():
+                raise ValueError
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise GarmentError(f"--param {item!r}: expected KEY=NUMBER, e.g. flare=0.5") from None
+    return out

@@ -47,7 +47,7 @@ _LIBRARY = (
     TemplateInfo("tshirt", "tshirt", "fitted T-shirt, short sleeves along the A-pose arms, hip length",
                  {"length": None, "ease": 0.08, "vert_count": 4500, "sleeve": 0.45}),
     TemplateInfo("skirt", "skirt", "flared skirt from the waist to about the knee, pinned waistband",
-                 {"length": None, "ease": 0.04, "vert_count": 4500, "flare": 0.35}),
+                 {"length": None, "ease": 0.04, "vert_count": 4500, "flare": 0.35, "yoke": 0.0}),
     TemplateInfo("dress", "dress", "long dress with cap sleeves, from the shoulders to below the knee",
                  {"length": None, "ease": 0.06, "vert_count": 6000, "sleeve": 0.25, "flare": 0.3}),
     TemplateInfo("trousers", "trousers", "straight trousers from the waist to the ankles, pinned waistband",
@@ -150,6 +150,7 @@ class _Spec:
     flare: float = 0.0
     flare_top: float | None = None  # height (metres) where the flare starts
     center_split: bool = False  # cut front and back at x = 0 into left and right panels (trousers)
+    yoke: float = 0.0  # metres below the waist plane whose vertices are pinned too (a fitted yoke)
 
     def spacing_for(self, vert_count: int) -> float:
         # two layers, wrapped: 3D area ~ 2 * 1.35 * planar area; hexagonal density 2 / (sqrt(3) s^2)
@@ -289,7 +290,11 @@ def _spec_skirt(ctx, p, length):
     shape = w[:, None] - np.abs(X)
     groups = [([shape, Z - z_hem, z_top - Z], [SEAM, HEM, WAIST])]
     planes = {HEM: (np.array([0.0, 0.0, 1.0]), z_hem), WAIST: (np.array([0.0, 0.0, 1.0]), z_top)}
-    return _Spec(groups, planes, (WAIST,), cl, length, "skirt", xs, zs, flare=p["flare"], flare_top=float(zs[ih]))
+    yoke = float(p["yoke"])
+    if not 0.0 <= yoke < 0.5 * length:
+        raise GarmentError(f"garment skirt: yoke must be in [0, half the length = {0.5 * length:.3f}] m, got {yoke}")
+    return _Spec(groups, planes, (WAIST,), cl, length, "skirt", xs, zs, flare=p["flare"], flare_top=float(zs[ih]),
+                 yoke=yoke)
 
 
 def _spec_trousers(ctx, p, length, *, kind="trousers"):
@@ -469,7 +474,11 @@ def _build(ctx, spec: _Spec, spacing: float) -> _Built:
     init = np.concatenate([mesh.points[mesh.tris], mesh.points[mesh.tris][:, [0, 2, 1]] * [-1.0, 1.0]])
     panel_uv = pat.flatten_panels(verts, faces, panel, init_corners=init, iterations=15)
     atlas_uv = pack_atlas(panel_uv, panel)
-    pinned = np.nonzero(np.isin(two.open_tag, spec.pinned_tags))[0].astype(np.int32) if spec.pinned_tags else np.zeros(0, np.int32)
+    pin = np.isin(two.open_tag, spec.pinned_tags) if spec.pinned_tags else np.zeros(len(verts), bool)
+    if spec.yoke > 0:
+        # a fitted yoke: the band within ``yoke`` metres below the waist follows the body (skinned)
+        pin |= verts[:, 2] > spec.planes[WAIST][1] - spec.yoke
+    pinned = np.nonzero(pin)[0].astype(np.int32)
     names = {0: "front", 1: "back"} if not spec.center_split else {0: "front right", 1: "back right", 2: "front left", 3: "back left"}
     meta = {"panels": {names[int(k)]: int(k) for k in np.unique(panel)}, "clearance": cl, "spacing": spacing,
             "open_edges": {TAG_NAMES[t]: int((two.open_tag == t).sum()) for t in TAG_NAMES if (two.open_tag == t).any()}}

@@ -151,14 +151,6 @@ def _matvec(A, p):
     return np.stack([A[..., i, 0] * p[..., 0] + A[..., i, 1] * p[..., 1] + A[..., i, 2] * p[..., 2] for i in range(3)], -1)
 
 
-def _where(cond, a, b):
-    if _is_torch(cond):
-        import torch
-
-        return torch.where(cond, a, b)
-    return np.where(cond, a, b)
-
-
 def _clip01(x):
     return x.clamp(0.0, 1.0) if _is_torch(x) else np.clip(x, 0.0, 1.0)
 
@@ -449,6 +441,9 @@ class GarmentReference:
                 cached["corner_unique_rest"] = np.ascontiguousarray(uniq[:, :3])
                 cached["corner_unique_weights"] = np.ascontiguousarray(uniq[:, 3:])
                 cached["corner_index"] = index.reshape(-1).astype(np.int64)
+                # Coordinate-major copies for the numpy contact step: (3, V) rows, corner k of vertex v.
+                cached["corner_index_rows"] = np.ascontiguousarray(cached["corner_index"].reshape(-1, 3).T)
+                cached["contact_bary_rows"] = np.ascontiguousarray(cached["contact_bary"].T)
             if torch:
                 import torch as _t
 
@@ -612,16 +607,14 @@ def vertex_features(ref: GarmentReference, history, transforms, cfg: FeatureConf
         A, b = _blend(a["corner_weights"], T1)  # (..., V*3, 3, 3), (..., V*3, 3)
         rest = a["corner_rest"].reshape(V * 3, 3)
         corners = (_matvec(A, rest) + b).reshape(*b.shape[:-2], V, 3, 3)
-    else:  # each distinct corner once, then gathered: the same values
-        A, b = _blend(a["corner_unique_weights"], T1)  # (..., U, 3, 3), (..., U, 3)
-        unique = _matvec(A, a["corner_unique_rest"]) + b
-        corners = unique[..., a["corner_index"], :].reshape(*b.shape[:-2], V, 3, 3)
-    normal = _cross(corners[..., 1, :] - corners[..., 0, :], corners[..., 2, :] - corners[..., 0, :])
-    nlen = _dot(normal, normal)[..., None] ** 0.5
-    normal = normal / (nlen + 1e-12)
-    point = _matvec(corners.swapaxes(-1, -2), a["contact_bary"])  # sum_k bary_k corner_k
-    vec = driven - point
-    dist = _dot(vec, normal)[..., None]
+        normal = _cross(corners[..., 1, :] - corners[..., 0, :], corners[..., 2, :] - corners[..., 0, :])
+        nlen = _dot(normal, normal)[..., None] ** 0.5
+        normal = normal / (nlen + 1e-12)
+        point = _matvec(corners.swapaxes(-1, -2), a["contact_bary"])  # sum_k bary_k corner_k
+        vec = driven - point
+        dist = _dot(vec, normal)[..., None]
+    else:
+        vec, dist = _contact_numpy(a, driven, T1)
     flag = contact_flag(dist, cfg)
     chans += [dist, flag, _rotate_into(R1, vec)]
     static = a["static"]
@@ -629,6 +622,27 @@ def vertex_features(ref: GarmentReference, history, transforms, cfg: FeatureConf
     if cfg.hands:
         chans += hand_channels(ref, a, driven, T1, R1)
     return _cat(chans, -1), c_t
+
+
+def _contact_numpy(a: dict, driven: np.ndarray, T1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The contact vector (..., V, 3) and signed distance (..., V, 1) of :func:`vertex_features`, numpy.
+
+    The same values as the torch branch up to float rounding: each distinct body corner is skinned
+    once, then gathered, and the per-vertex geometry runs coordinate-major ((..., 3, V) rows, where
+    numpy's elementwise loops are long and contiguous).
+    """
+    A, b = _blend(a["corner_unique_weights"], T1)  # (..., U, 3, 3), (..., U, 3)
+    unique = (_matvec(A, a["corner_unique_rest"]) + b).swapaxes(-1, -2)  # (..., 3, U)
+    c0, c1, c2 = (np.take(unique, a["corner_index_rows"][k], axis=-1) for k in range(3))  # (..., 3, V) each
+    e1, e2 = c1 - c0, c2 - c0
+    x1, y1, z1 = e1[..., 0, :], e1[..., 1, :], e1[..., 2, :]
+    x2, y2, z2 = e2[..., 0, :], e2[..., 1, :], e2[..., 2, :]
+    nx, ny, nz = y1 * z2 - z1 * y2, z1 * x2 - x1 * z2, x1 * y2 - y1 * x2  # (..., V) face normal
+    inv_len = 1.0 / ((nx * nx + ny * ny + nz * nz) ** 0.5 + 1e-12)
+    w = a["contact_bary_rows"]  # (3, V)
+    vec = driven.swapaxes(-1, -2) - (w[0] * c0 + w[1] * c1 + w[2] * c2)  # (..., 3, V): from the bound point
+    dist = (vec[..., 0, :] * nx + vec[..., 1, :] * ny + vec[..., 2, :] * nz) * inv_len
+    return vec.swapaxes(-1, -2), dist[..., None]
 
 
 def hand_channels(ref: GarmentReference, a: dict, points, T1, R1) -> list:
@@ -641,25 +655,39 @@ def hand_channels(ref: GarmentReference, a: dict, points, T1, R1) -> list:
                          "stored); rebuild it from the dataset")
     Tj = T1[..., bones, :, :]  # (..., 6, 4, 4)
     heads = _matvec(Tj[..., :3, :3], a["hand_rest"]) + Tj[..., :3, 3]  # (..., 6, 3) world
+    # Every polyline segment of both sides at once (S = 4), in a coordinate-major layout: (..., S, V)
+    # and (..., 3, V) arrays, so per-segment constants broadcast along V (broadcasts along a length-3
+    # last axis cost numpy ten times a plain elementwise op).
+    L = len(HAND_CHAIN)
+    first = [L * s + k for s in range(len(HAND_SIDES)) for k in range(L - 1)]
+    p0 = heads[..., first, :]  # (..., S, 3)
+    seg = heads[..., [i + 1 for i in first], :] - p0
+    P = points.swapaxes(-1, -2)  # (..., 3, V)
+    ss = _dot(seg, seg)[..., None]  # (..., S, 1)
+    along = seg @ P - _dot(p0, seg)[..., None]  # (..., S, V): (points - p0) . seg
+    t = _clip01(along / (ss + 1e-12))
+    # squared distance to each segment's nearest point: |points - p0|^2 - 2 t along + t^2 |seg|^2
+    d2 = (P * P).sum(-2)[..., None, :] - 2.0 * (p0 @ P) + _dot(p0, p0)[..., None] + t * (t * ss - 2.0 * along)
     out = []
     for s in range(len(HAND_SIDES)):
-        best_vec, best_d2 = None, None
-        for k in range(len(HAND_CHAIN) - 1):
-            i = len(HAND_CHAIN) * s + k
-            p0 = heads[..., i, :][..., None, :]
-            seg = heads[..., i + 1, :][..., None, :] - p0
-            t = _clip01(_dot(points - p0, seg) / (_dot(seg, seg) + 1e-12))
-            vec = p0 + t[..., None] * seg - points
-            d2 = _dot(vec, vec)
-            if best_vec is None:
-                best_vec, best_d2 = vec, d2
-            else:
-                nearer = d2 < best_d2
-                best_vec = _where(nearer[..., None], vec, best_vec)
-                best_d2 = _where(nearer, d2, best_d2)
-        near = _clip01(1.0 - (best_d2 + 1e-12) ** 0.5 / HAND_REACH)
-        out += [_rotate_into(R1, best_vec), near[..., None]]
+        i = (L - 1) * s
+        # Running nearest segment (the first wins ties); chosen by 0/1 blends, cheaper than gathers.
+        q0, q1, tb, db = p0[..., i, :, None], seg[..., i, :, None], t[..., i, None, :], d2[..., i, None, :]
+        for k in range(i + 1, i + L - 1):
+            m = _as_float(d2[..., k, None, :] < db, db)  # (..., 1, V)
+            db = db + m * (d2[..., k, None, :] - db)
+            tb = tb + m * (t[..., k, None, :] - tb)
+            q0 = q0 + m * (p0[..., k, :, None] - q0)  # (..., 3, V)
+            q1 = q1 + m * (seg[..., k, :, None] - q1)
+        vec = q0 + tb * q1 - P  # (..., 3, V)
+        near = _clip01(1.0 - ((vec * vec).sum(-2) + 1e-12) ** 0.5 / HAND_REACH)
+        out += [_rotate_into(R1, vec.swapaxes(-1, -2)), near[..., None]]
     return out
+
+
+def _as_float(cond, like):
+    """A boolean array as 0/1 in ``like``'s dtype."""
+    return cond.to(like.dtype) if _is_torch(cond) else cond.astype(like.dtype)
 
 
 def contact_flag(dist, cfg: FeatureConfig):
