@@ -181,7 +181,10 @@ class OnnxGarmentDynamics:
             raise DrapeError(f"{where}: embedded arrays lack {exc}") from None
         self.vertex_channels = len(vertex_channel_names(self.config.window, self.config.hands))
         self._norm = {k: np.asarray(v, dtype=np.float32) for k, v in self.normalizer.to_arrays().items()}
-        self._norm_full = None  # (V, C) vertex mean and std, made on first use
+        # Per-vertex (V, C) copies of the vertex mean and std: the same arithmetic as the per-channel (C,)
+        # statistics without numpy's slow broadcast along a short last axis.
+        shape = (self.reference.vert_count, self.vertex_channels)
+        self._vertex_norm = tuple(np.ascontiguousarray(np.broadcast_to(self._norm[k], shape)) for k in ("vertex_mean", "vertex_std"))
         self._uv = _NumpyUV(self.raster_map) if graph == "network" else None
         self._inputs, self._outputs = GRAPH_IO[graph]
         self._check_session(where)
@@ -246,15 +249,8 @@ class OnnxGarmentDynamics:
         if self.graph == "predict":
             (out,) = self.session.run(None, {"vertex_features": np.ascontiguousarray(vf), "global_features": np.ascontiguousarray(gf)})
             return out
-        if vf.shape[1:] == (self.reference.vert_count, self.vertex_channels):
-            # Per-vertex copies of the channel statistics: the same arithmetic without numpy's slow
-            # broadcast along a short last axis.
-            if self._norm_full is None:
-                shape = (self.reference.vert_count, self.vertex_channels)
-                self._norm_full = tuple(np.ascontiguousarray(np.broadcast_to(n[k], shape)) for k in ("vertex_mean", "vertex_std"))
-            mean, std = self._norm_full
-        else:
-            mean, std = n["vertex_mean"], n["vertex_std"]
+        full = vf.shape[1:] == self._vertex_norm[0].shape
+        mean, std = self._vertex_norm if full else (n["vertex_mean"], n["vertex_std"])
         vn = normalize_vertex_features(vf, mean, std, float(self.config.feature_clip))
         gn = (gf - n["global_mean"]) / n["global_std"]
         x = self._uv.feature_map(vn)
