@@ -32,6 +32,8 @@ def test_defaults_resolve_iterations_per_solver():
         ({"thickness": float("nan")}, "thickness"),
         ({"settle_frames": -1}, "settle_frames"),
         ({"settle_damping": 1.0}, "settle_damping"),
+        ({"tether": -0.1}, "tether"),
+        ({"tether_slack": float("inf")}, "tether_slack"),
     ],
 )
 def test_invalid_values_name_the_field(kw, field):

@@ -116,6 +116,37 @@ def test_launch_replay_is_bit_identical_to_plain_launches(results, garment, moti
     assert np.array_equal(plain.rest_drape, results[0].rest_drape)
 
 
+def _skinned_rest_drape(result, garment, motion, body):
+    from drape.body.model import linear_blend_skinning
+    from drape.garment.weights import transfer_weights
+
+    rest = result.rest_drape
+    w = transfer_weights(rest, body, kind=garment.kind, faces=garment.faces)
+    return linear_blend_skinning(rest, w, body.pose_motion(motion).skeleton.bone_transforms)
+
+
+def test_tether_keeps_vertices_within_their_max_distance(results, garment, motion, body):
+    from drape.sim.config import SimConfig
+    from drape.sim.simulate import simulate
+
+    config = SimConfig(settle_frames=2, blend_frames=2, tether=0.02, tether_slack=0.002)
+    tethered = simulate(garment, motion, config=config)
+    # Same settle: the tether acts only in the blend and motion frames.
+    assert np.array_equal(tethered.rest_drape, results[0].rest_drape)
+    rest = tethered.rest_drape
+    radius = config.tether * (rest[:, 2].max() - rest[:, 2]) + config.tether_slack
+    free = np.setdiff1d(np.arange(garment.vert_count), garment.pinned)
+    target = _skinned_rest_drape(tethered, garment, motion, body)
+    dist = np.linalg.norm(tethered.sequence.garment_verts - target, axis=2)[:, free]
+    assert (dist <= radius[free] + 1e-5).all(), float((dist - radius[free]).max())
+    # Untethered, the swinging legs carry the cloth further than that limit.
+    untethered = simulate(garment, motion, config=SimConfig(settle_frames=2, blend_frames=2, tether=0.0))
+    loose = np.linalg.norm(untethered.sequence.garment_verts - target, axis=2)[:, free]
+    assert (loose > radius[free] + 1e-3).any()
+    assert tethered.sequence.meta["solver"]["tether"] == 0.02
+    assert SimConfig().tether_for("skirt") > 0 and SimConfig().tether_for("tshirt") == 0.0
+
+
 def test_explosion_guard_raises_simulation_error(garment, motion):
     from drape.sim.config import SimConfig
     from drape.sim.simulate import SimulationError, simulate

@@ -14,6 +14,17 @@ COLLIDERS = ("anny", "proxy")
 DEFAULT_ITERATIONS = {"style3d": 15, "vbd": 15}
 """Non-linear iterations per substep when ``SimConfig.iterations`` is None."""
 
+DEFAULT_TETHER = {"skirt": 0.25, "dress": 0.25}
+"""``SimConfig.tether`` per garment kind when it is None (other kinds: 0, no tether).
+
+Measured on the library skirt, ``drape simulate --garment skirt --motion walk --loops 4 --frames 240
+--no-self-collision`` (hem height: mean of the lowest 10 % of vertices relative to the root): without
+a tether the hem climbs 13.2 cm (21.8 cm over 1,000 frames, still climbing) as the swinging thighs
+bunch the cloth up under the waistband. Tether 0.3 / 0.25 / 0.2 / 0.15: the hem rises 5.3 / 4.5 /
+3.6 / 2.3 cm and levels off within about 90 frames; body penetration 0.038 / 0.034 / 0.044 / 0.28 %
+(0.15 pulls the centre of the hem into the forward leg, up to 1.5 % in a frame).
+"""
+
 
 class SimConfigError(DrapeError):
     """A simulation setting is out of range."""
@@ -62,6 +73,13 @@ class SimConfig:
     blend_frames: int = opt(15, "frames blending the rest pose into the motion's first frame")
     gravity: float = opt(-9.81, "gravity along z, m/s^2")
     collider: str = opt("anny", "body mesh used as collider: anny (13,718-vertex full mesh) or proxy (1,229 vertices)", choices=COLLIDERS)
+    tether: float | None = opt(
+        None,
+        "max distance of each garment vertex from its skinned rest-drape position, as a fraction of its "
+        "rest height below the garment's top, plus tether_slack (0 = off; default: 0.25 for skirts and "
+        "dresses, 0 for other kinds)",
+    )
+    tether_slack: float = opt(0.01, "distance every vertex may move from its skinned rest-drape position before the tether acts, metres")
     max_speed: float = opt(30.0, "a garment vertex faster than this (m/s) counts as an explosion and stops the run")
 
     def __post_init__(self) -> None:
@@ -89,7 +107,7 @@ class SimConfig:
         positive = ("fps", "density", "stretch_stiffness", "contact_stiffness", "thickness", "max_speed")
         non_negative = (
             "shear_stiffness", "bend_stiffness", "damping", "friction", "contact_damping",
-            "contact_margin", "self_collision_radius",
+            "contact_margin", "self_collision_radius", "tether_slack",
         )
         for name in positive + non_negative + ("gravity", "settle_damping"):
             value = getattr(self, name)
@@ -101,6 +119,11 @@ class SimConfig:
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise bad(name, "a number >= 0")
+        if self.tether is not None and (
+            not isinstance(self.tether, (int, float)) or isinstance(self.tether, bool)
+            or not math.isfinite(self.tether) or self.tether < 0
+        ):
+            raise bad("tether", "a number >= 0 or None")
         if not 0.0 <= self.settle_damping < 1.0:
             raise bad("settle_damping", "a number in [0, 1)")
 
@@ -108,6 +131,10 @@ class SimConfig:
     def solver_iterations(self) -> int:
         """Iterations actually used (the solver's default when ``iterations`` is None)."""
         return self.iterations if self.iterations is not None else DEFAULT_ITERATIONS[self.solver]
+
+    def tether_for(self, kind: str) -> float:
+        """Tether actually used for a garment of ``kind`` (the per-kind default when ``tether`` is None)."""
+        return float(self.tether) if self.tether is not None else DEFAULT_TETHER.get(kind, 0.0)
 
     @property
     def dt(self) -> float:

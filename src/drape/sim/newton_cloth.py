@@ -222,6 +222,27 @@ class ClothScene:
         self.state_0.particle_q.assign(q)
         self.state_0.particle_qd.assign(qd)
 
+    def limit_distance(self, targets: np.ndarray, radius: np.ndarray) -> int:
+        """Keep every vertex within ``radius`` (V,) metres of ``targets`` (V, 3) metres.
+
+        A vertex further away is moved back onto that sphere and loses the outward part of
+        its velocity. Returns how many vertices were moved.
+        """
+        q = self.state_0.particle_q.numpy()
+        d = q - targets
+        n = np.sqrt(np.einsum("vi,vi->v", d, d))
+        over = n > radius
+        count = int(np.count_nonzero(over))
+        if count:
+            u = d[over] / n[over, None]
+            q[over] = targets[over] + u * radius[over, None]
+            qd = self.state_0.particle_qd.numpy()
+            outward = np.maximum(np.einsum("vi,vi->v", qd[over], u), 0.0)
+            qd[over] -= outward[:, None] * u
+            self.state_0.particle_q.assign(q)
+            self.state_0.particle_qd.assign(qd)
+        return count
+
     def begin_frame(self) -> None:
         """Rebuild the self-collision acceleration structure once per frame."""
         if self.config.solver == "style3d" and self.config.self_collision:

@@ -14,6 +14,16 @@ Pinned garment vertices (waistbands) are kinematic: they follow the body by
 linear blend skinning of their rest positions, with weights taken from the
 nearest body vertices. Inside a frame the body and pinned vertices are linearly
 interpolated per substep.
+
+With a tether (``config.tether_for(garment.kind)`` > 0: skirts and dresses by
+default), every garment vertex is also kept within a maximum distance of its
+*skinned rest drape* (the settled drape posed by linear blend skinning with the
+garment's binding weights): ``tether`` times the vertex's rest height below the
+garment's top, plus ``tether_slack``. The limit grows from the waistband to the
+hem, so a hem swings freely while the cloth just under a waistband cannot bunch
+up stride after stride (the ride-up that contact with swinging thighs otherwise
+accumulates on skirts). It acts after every substep of
+the blend and motion frames, not while settling.
 """
 
 from __future__ import annotations
@@ -109,6 +119,34 @@ class _Runner:
         self.pos_prev = np.asarray(garment.verts, dtype=np.float32).copy()
         self.scale = float(np.ptp(body.rest_verts, axis=0).max())
         self.zero_body_vel = np.zeros_like(self.body_prev)
+        self.tether_rest: np.ndarray | None = None
+        self.tether_weights: np.ndarray | None = None
+        self.tether_radius: np.ndarray | None = None
+        self.tether_prev: np.ndarray | None = None
+
+    def start_tether(self, rest_drape: np.ndarray) -> None:
+        """Bind the tether to the settled drape (rest frame); a no-op without a tether for this garment kind."""
+        from drape.garment.weights import transfer_weights
+
+        tether = self.config.tether_for(self.garment.kind)
+        if tether <= 0.0:
+            return
+        rest = np.asarray(rest_drape, dtype=np.float32)
+        self.tether_rest = rest
+        self.tether_weights = transfer_weights(rest, self.body, kind=self.garment.kind, faces=self.garment.faces)
+        depth = np.maximum(rest[:, 2].max() - rest[:, 2], 0.0)
+        radius = tether * depth + self.config.tether_slack
+        radius[self.pinned] = np.inf  # kinematic: placed by the pins
+        self.tether_radius = radius.astype(np.float32)
+        self.tether_prev = rest.copy()
+
+    def tether_at(self, bone_transforms: np.ndarray) -> np.ndarray | None:
+        """(F, V, 3) skinned rest drape for skinning transforms (F, J, 4, 4), or None without a tether."""
+        from drape.body.model import linear_blend_skinning
+
+        if self.tether_rest is None:
+            return None
+        return linear_blend_skinning(self.tether_rest, self.tether_weights, bone_transforms)
 
     def pins_at(self, bone_transforms: np.ndarray) -> np.ndarray:
         """(F, P, 3) pinned vertex positions for skinning transforms (F, J, 4, 4)."""
@@ -118,8 +156,9 @@ class _Runner:
             return np.zeros((len(bone_transforms), 0, 3), dtype=np.float32)
         return linear_blend_skinning(self.pin_rest, self.pin_weights, bone_transforms)
 
-    def frame(self, body_next: np.ndarray, pin_next: np.ndarray, *, damping: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-        """Advance one frame to the given body/pin targets; returns (positions, velocities) float32."""
+    def frame(self, body_next: np.ndarray, pin_next: np.ndarray, *, damping: float = 0.0,
+              tether_next: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Advance one frame to the given body/pin (and tether) targets; returns (positions, velocities) float32."""
         cfg = self.config
         S = cfg.substeps
         body_vel = (body_next - self.body_prev) * np.float32(cfg.fps)
@@ -130,6 +169,11 @@ class _Runner:
             self.collider.set(self.body_prev + a * (body_next - self.body_prev), body_vel)
             self.scene.set_pinned(self.pin_prev + a * (pin_next - self.pin_prev), pin_vel)
             self.scene.substep(velocity_damping=damping)
+            if tether_next is not None:
+                target = self.tether_prev + a * (tether_next - self.tether_prev)
+                self.scene.limit_distance(target, self.tether_radius)
+        if tether_next is not None:
+            self.tether_prev = np.asarray(tether_next, dtype=np.float32)
         self.body_prev = np.asarray(body_next, dtype=np.float32)
         self.pin_prev = np.asarray(pin_next, dtype=np.float32)
         pos = self.scene.positions
@@ -265,8 +309,12 @@ def simulate(
 
     try:
         rest_drape = runner.settle(progress_bar=bar).astype(np.float32)
+        runner.start_tether(rest_drape)
+        tether_blend = runner.tether_at(blend_posed.skeleton.bone_transforms) if B else None
+        tether_motion = runner.tether_at(posed.skeleton.bone_transforms)
         for b in range(B):
-            pos, vel = runner.frame(collider_blend[b], pins_blend[b])
+            pos, vel = runner.frame(collider_blend[b], pins_blend[b],
+                                    tether_next=None if tether_blend is None else tether_blend[b])
             problem = runner.check(pos, vel, f"blend frame {b}")
             if problem:
                 raise SimulationError(f"garment {garment.name}: {problem}", frame=b - B)
@@ -275,7 +323,8 @@ def simulate(
         settle_sec = time.perf_counter() - t0
         t1 = time.perf_counter()
         for f in range(F):
-            pos, vel = runner.frame(collider_motion[f], pins_motion[f])
+            pos, vel = runner.frame(collider_motion[f], pins_motion[f],
+                                    tether_next=None if tether_motion is None else tether_motion[f])
             problem = runner.check(pos, vel, f"motion {motion.name} frame {f}")
             if problem:
                 raise SimulationError(
@@ -313,7 +362,7 @@ def _sequence(garment, motion, shape, config, posed, g_verts, g_vels, F, sec_per
         "garment": {"name": garment.name, "kind": garment.kind, "vert_count": garment.vert_count},
         "motion": {"name": motion.name, "fps": float(motion.fps), "source": motion.source, "frames": int(F)},
         "body_shape": shape.to_dict(),
-        "solver": config.to_dict(),
+        "solver": {**config.to_dict(), "tether": config.tether_for(garment.kind)},
         "versions": versions,
         "timings": {"sec_per_frame": float(sec_per_frame)},
     }
