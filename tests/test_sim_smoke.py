@@ -125,24 +125,77 @@ def _skinned_rest_drape(result, garment, motion, body):
     return linear_blend_skinning(rest, w, body.pose_motion(motion).skeleton.bone_transforms)
 
 
-def test_tether_keeps_vertices_within_their_max_distance(results, garment, motion, body):
+def test_limit_distance_pulls_far_vertices_towards_their_sphere(garment, body):
+    from drape.sim.collider import BodyCollider
+    from drape.sim.config import SimConfig
+    from drape.sim.newton_cloth import ClothScene
+
+    scene = ClothScene(garment, BodyCollider(body.rest_verts, body.faces), config=SimConfig())
+    V = garment.vert_count
+    rng = np.random.default_rng(0)
+    targets = np.asarray(garment.verts, np.float32) + rng.normal(0.0, 0.05, (V, 3)).astype(np.float32)
+    q0 = scene.positions
+    qd0 = rng.normal(0.0, 1.0, (V, 3)).astype(np.float32)
+    scene.state_0.particle_qd.assign(qd0)
+    radius = np.full(V, 0.06, np.float32)
+    skip = np.arange(0, V, 7)
+    max_step = 0.02
+    moved = scene.limit_distance(targets, radius, skip=skip, max_step=max_step)
+
+    d0 = np.linalg.norm(q0 - targets, axis=1)
+    far = (d0 > radius)
+    far[skip] = False
+    assert moved == int(far.sum()) > 0
+    assert (d0[far] - radius[far] > max_step).any() and (d0[far] - radius[far] < max_step).any()
+    q, qd = scene.positions, scene.velocities
+    expected = np.maximum(radius[far], d0[far] - max_step)  # onto the sphere, or max_step closer
+    np.testing.assert_allclose(np.linalg.norm(q[far] - targets[far], axis=1), expected, atol=1e-6)
+    u = (q0[far] - targets[far]) / d0[far, None]
+    np.testing.assert_allclose(np.cross(q[far] - targets[far], u), 0.0, atol=1e-6)  # moved along the line to the target
+    # The outward speed is removed, the rest of the velocity kept.
+    out0 = np.einsum("vi,vi->v", qd0[far], u)
+    np.testing.assert_allclose(np.einsum("vi,vi->v", qd[far], u), np.minimum(out0, 0.0), atol=1e-6)
+    np.testing.assert_allclose(qd[far] - np.einsum("vi,vi->v", qd[far], u)[:, None] * u,
+                               qd0[far] - out0[:, None] * u, atol=1e-6)
+    np.testing.assert_array_equal(q[~far], q0[~far])
+    np.testing.assert_array_equal(qd[~far], qd0[~far])
+
+
+def _tether_excess(result, garment, motion, body, radius, *, clearance=0.02):
+    """(F, V') metres past the tether radius of the unpinned vertices more than ``clearance`` off the body (else 0)."""
+    from drape.body.model import linear_blend_skinning
+    from drape.garment.weights import transfer_weights
+    from drape.geometry.distance import MeshTopology, signed_distance
+
+    rest = result.rest_drape
+    w = transfer_weights(rest, body, kind=garment.kind, faces=garment.faces)
+    target = linear_blend_skinning(rest, w, body.pose_motion(motion).skeleton.bone_transforms)
+    free = np.setdiff1d(np.arange(garment.vert_count), garment.pinned)
+    seq = result.sequence
+    dist = np.linalg.norm(seq.garment_verts - target, axis=2)[:, free]
+    topo = MeshTopology(seq.body_faces)
+    off_body = np.stack([signed_distance(seq.garment_verts[f, free], seq.body_verts[f], seq.body_faces, topology=topo)
+                         for f in range(seq.frame_count)]) > clearance
+    return np.where(off_body, np.maximum(dist - radius[free], 0.0), 0.0)
+
+
+def test_tether_holds_vertices_near_their_skinned_rest_drape(garment, motion, body):
     from drape.sim.config import SimConfig
     from drape.sim.simulate import simulate
 
     config = SimConfig(settle_frames=2, blend_frames=2, tether=0.02, tether_slack=0.002)
     tethered = simulate(garment, motion, config=config)
+    untethered = simulate(garment, motion, config=SimConfig(settle_frames=2, blend_frames=2, tether=0.0))
     # Same settle: the tether acts only in the blend and motion frames.
-    assert np.array_equal(tethered.rest_drape, results[0].rest_drape)
+    assert np.array_equal(tethered.rest_drape, untethered.rest_drape)
     rest = tethered.rest_drape
     radius = config.tether * (rest[:, 2].max() - rest[:, 2]) + config.tether_slack
-    free = np.setdiff1d(np.arange(garment.vert_count), garment.pinned)
-    target = _skinned_rest_drape(tethered, garment, motion, body)
-    dist = np.linalg.norm(tethered.sequence.garment_verts - target, axis=2)[:, free]
-    assert (dist <= radius[free] + 1e-5).all(), float((dist - radius[free]).max())
-    # Untethered, the swinging legs carry the cloth further than that limit.
-    untethered = simulate(garment, motion, config=SimConfig(settle_frames=2, blend_frames=2, tether=0.0))
-    loose = np.linalg.norm(untethered.sequence.garment_verts - target, axis=2)[:, free]
-    assert (loose > radius[free] + 1e-3).any()
+    loose = _tether_excess(untethered, garment, motion, body, radius)
+    held = _tether_excess(tethered, garment, motion, body, radius)
+    # Away from the body (where the tether does not yield to contact), the swinging legs carry the
+    # untethered cloth up to 13 mm past the limit; tethered, about one substep's motion.
+    assert loose.max() > 0.01
+    assert held.max() < 0.5 * loose.max() and held.mean() < 0.6 * loose.mean()
     assert tethered.sequence.meta["solver"]["tether"] == 0.02
     assert SimConfig().tether_for("skirt") > 0 and SimConfig().tether_for("tshirt") == 0.0
 

@@ -222,20 +222,24 @@ class ClothScene:
         self.state_0.particle_q.assign(q)
         self.state_0.particle_qd.assign(qd)
 
-    def limit_distance(self, targets: np.ndarray, radius: np.ndarray) -> int:
-        """Keep every vertex within ``radius`` (V,) metres of ``targets`` (V, 3) metres.
+    def limit_distance(self, targets: np.ndarray, radius: np.ndarray, *, skip: np.ndarray | None = None,
+                       max_step: float = np.inf) -> int:
+        """Pull every vertex back within ``radius`` (V,) metres of ``targets`` (V, 3) metres.
 
-        A vertex further away is moved back onto that sphere and loses the outward part of
-        its velocity. Returns how many vertices were moved.
+        A vertex further away moves towards its target by its excess distance, at most
+        ``max_step`` metres, and loses the outward part of its velocity; vertices listed in
+        ``skip`` (indices) are left alone. Returns how many vertices were moved.
         """
         q = self.state_0.particle_q.numpy()
         d = q - targets
         n = np.sqrt(np.einsum("vi,vi->v", d, d))
         over = n > radius
+        if skip is not None and len(skip):
+            over[skip] = False
         count = int(np.count_nonzero(over))
         if count:
             u = d[over] / n[over, None]
-            q[over] = targets[over] + u * radius[over, None]
+            q[over] -= u * np.minimum(n[over] - radius[over], max_step)[:, None]
             qd = self.state_0.particle_qd.numpy()
             outward = np.maximum(np.einsum("vi,vi->v", qd[over], u), 0.0)
             qd[over] -= outward[:, None] * u
@@ -243,13 +247,32 @@ class ClothScene:
             self.state_0.particle_qd.assign(qd)
         return count
 
+    def body_contact_particles(self) -> np.ndarray:
+        """Indices of the garment vertices in contact with the body at the last collision detection."""
+        count = int(self.contacts.soft_contact_count.numpy()[0])
+        if count <= 0:
+            return np.zeros(0, dtype=np.int64)
+        particles = self.contacts.soft_contact_particle.numpy()[:count]
+        return np.unique(particles[particles >= 0]).astype(np.int64)
+
     def begin_frame(self) -> None:
         """Rebuild the self-collision acceleration structure once per frame."""
         if self.config.solver == "style3d" and self.config.self_collision:
             self.solver.rebuild_bvh(self.state_0)
 
-    def substep(self, *, velocity_damping: float = 0.0) -> None:
-        """Advance one substep. The collider and pinned vertices must already hold the substep-end targets."""
+    def substep(self, *, velocity_damping: float = 0.0, tether: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Advance one substep. The collider and pinned vertices must already hold the substep-end targets.
+
+        ``tether``: ``(targets (V, 3), radius (V,))`` metres: first pull every vertex that was not in
+        contact with the body at the previous collision detection back towards ``radius`` of its
+        target (:meth:`limit_distance`), by at most half the contact margin (or half the
+        thickness when that is larger), so that no vertex
+        outside the contact zone is pulled into the body; collision detection and the solve
+        follow, so the body keeps the last word over the tether.
+        """
+        if tether is not None:
+            self.limit_distance(*tether, skip=self.body_contact_particles(),
+                                max_step=0.5 * max(float(self.config.contact_margin), float(self.config.thickness)))
         with self.launches.active() if self.launches is not None else contextlib.nullcontext():
             self.pipeline.collide(self.state_0, self.contacts)
             self.state_0.clear_forces()

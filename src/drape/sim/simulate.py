@@ -168,10 +168,11 @@ class _Runner:
             a = np.float32(s / S)
             self.collider.set(self.body_prev + a * (body_next - self.body_prev), body_vel)
             self.scene.set_pinned(self.pin_prev + a * (pin_next - self.pin_prev), pin_vel)
-            self.scene.substep(velocity_damping=damping)
+            tether = None
             if tether_next is not None:
-                target = self.tether_prev + a * (tether_next - self.tether_prev)
-                self.scene.limit_distance(target, self.tether_radius)
+                start = np.float32((s - 1) / S)  # the clamp acts on the substep's starting positions
+                tether = (self.tether_prev + start * (tether_next - self.tether_prev), self.tether_radius)
+            self.scene.substep(velocity_damping=damping, tether=tether)
         if tether_next is not None:
             self.tether_prev = np.asarray(tether_next, dtype=np.float32)
         self.body_prev = np.asarray(body_next, dtype=np.float32)
