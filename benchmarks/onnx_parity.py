@@ -1,7 +1,9 @@
 """Torch vs ONNX Runtime on a trained model: max vertex deviation over a long rollout, and ms/frame.
 
 Both backends roll the same model out on the same motion from the same start (the reference
-drape skinned to the first i+1 frames, so no physics is needed), one thread each:
+drape skinned to the first i+1 frames, so no physics is needed), one thread each; each timed
+rollout follows an untimed one of ``WARMUP_STEPS`` frames (as in ``drape eval``), so neither
+backend carries first-call costs:
 
     OMP_NUM_THREADS=1 python benchmarks/onnx_parity.py --model models/tshirt.npz --motion walk --frames 300
 
@@ -25,6 +27,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from drape.animate import load_model, prepare_motion, rest_init_states
+    from drape.eval.evaluate import WARMUP_STEPS
     from drape.body import Body
     from drape.rollout import rollout
     from drape.types import BodyShape, SkeletonState
@@ -45,6 +48,8 @@ def main() -> None:
     init = rest_init_states(ref, T[:n], fps=fps)
     out, ms = {}, {}
     for name, model in (("torch", torch_model), ("onnx", onnx_model)):
+        w = min(len(T), n + WARMUP_STEPS)
+        rollout(model, init, SkeletonState(skel.joint_positions[:w], skel.joint_rotations[:w], T[:w]))
         t0 = time.perf_counter()
         out[name] = rollout(model, init, skel)
         ms[name] = (time.perf_counter() - t0) * 1e3 / max(1, len(T) - n)

@@ -17,6 +17,19 @@ from pathlib import Path
 from drape.data.mirror import MIRROR_SUFFIX
 
 
+def tether_line(sim: dict) -> list[str]:
+    """A line on the tether when the simulation settings name one (None: the garment kind's default)."""
+    if "tether" not in sim:
+        return []
+    from drape.sim.config import DEFAULT_TETHER
+
+    value = sim["tether"]
+    said = (f"the per-kind default ({', '.join(f'{k} {v}' for k, v in sorted(DEFAULT_TETHER.items()))}; other kinds 0)"
+            if value is None else str(value))
+    return [f"- Tether: {said}; each vertex is pulled back towards {sim.get('tether_slack', 0.01)} m plus that "
+            "fraction of its rest depth below the garment's top from its skinned rest drape (`drape.sim.simulate`)."]
+
+
 def _f(v, digits=2, unit=""):
     if v is None:
         return "n/a"
@@ -140,6 +153,7 @@ def main() -> None:
         "- Motion data: built-in DeepMimic clips (pybullet) and CMU motion-capture BVH clips "
         "(mocap.cs.cmu.edu; the database was created with funding from NSF EIA-0196217).",
         f"- Simulation: `{json.dumps(meta.get('sim_config', {}), sort_keys=True)}`",
+        *tether_line(meta.get("sim_config", {})),
         "",
         "## Training",
         "",
