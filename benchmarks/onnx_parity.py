@@ -27,8 +27,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from drape.animate import load_model, prepare_motion, rest_init_states
-    from drape.eval.evaluate import WARMUP_STEPS
     from drape.body import Body
+    from drape.eval.evaluate import WARMUP_STEPS
     from drape.rollout import rollout
     from drape.types import BodyShape, SkeletonState
 

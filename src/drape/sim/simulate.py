@@ -16,14 +16,16 @@ nearest body vertices. Inside a frame the body and pinned vertices are linearly
 interpolated per substep.
 
 With a tether (``config.tether_for(garment.kind)`` > 0: skirts and dresses by
-default), every garment vertex is also kept within a maximum distance of its
-*skinned rest drape* (the settled drape posed by linear blend skinning with the
-garment's binding weights): ``tether`` times the vertex's rest height below the
-garment's top, plus ``tether_slack``. The limit grows from the waistband to the
-hem, so a hem swings freely while the cloth just under a waistband cannot bunch
-up stride after stride (the ride-up that contact with swinging thighs otherwise
-accumulates on skirts). It acts after every substep of
-the blend and motion frames, not while settling.
+default), every garment vertex is also pulled back towards a maximum distance of
+its *skinned rest drape* (the settled drape posed by linear blend skinning with
+the garment's binding weights): ``tether`` times the vertex's rest height below
+the garment's top, plus ``tether_slack``. The limit grows from the waistband to
+the hem, so a hem swings freely while the cloth just under a waistband cannot
+bunch up stride after stride (the ride-up that contact with swinging thighs
+otherwise accumulates on skirts). The pull comes before each substep's collision
+detection, is at most half the contact margin, and skips vertices in contact with
+the body (``ClothScene.substep``); it acts in the blend and motion frames, not
+while settling.
 """
 
 from __future__ import annotations
