@@ -29,7 +29,7 @@ def main() -> None:
     from drape.animate import load_model, prepare_motion, rest_init_states
     from drape.body import Body
     from drape.eval.evaluate import WARMUP_STEPS
-    from drape.rollout import rollout
+    from drape.rollout import rollout, warm_up
     from drape.types import BodyShape, SkeletonState
 
     torch_model, _ = load_model(args.model, backend="torch")
@@ -48,8 +48,7 @@ def main() -> None:
     init = rest_init_states(ref, T[:n], fps=fps)
     out, ms = {}, {}
     for name, model in (("torch", torch_model), ("onnx", onnx_model)):
-        w = min(len(T), n + WARMUP_STEPS)
-        rollout(model, init, SkeletonState(skel.joint_positions[:w], skel.joint_rotations[:w], T[:w]))
+        warm_up(model, init, skel, WARMUP_STEPS)
         t0 = time.perf_counter()
         out[name] = rollout(model, init, skel)
         ms[name] = (time.perf_counter() - t0) * 1e3 / max(1, len(T) - n)

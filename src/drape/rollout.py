@@ -49,6 +49,14 @@ def rollout(model, init_states: Seq[GarmentState], skeleton: SkeletonState, *, p
     return out
 
 
+def warm_up(model, init_states: Seq[GarmentState], skeleton: SkeletonState, steps: int) -> None:
+    """An untimed :func:`rollout` over the first ``steps`` predicted frames of ``skeleton`` (output dropped):
+    lazy initialisation and first-call allocations happen here, not in a timed rollout that follows."""
+    w = min(np.asarray(skeleton.bone_transforms).shape[0], len(init_states) + int(steps))
+    rollout(model, init_states, SkeletonState(skeleton.joint_positions[:w], skeleton.joint_rotations[:w],
+                                              skeleton.bone_transforms[:w]))
+
+
 def teacher_forced(model, states: np.ndarray, skeleton: SkeletonState) -> np.ndarray:
     """One-step predictions from ground-truth history: (F - i - 1, V, 3) float32 metres, frames i+1 .. F-1.
 

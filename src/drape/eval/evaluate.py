@@ -83,7 +83,7 @@ def evaluate(
     ``per_frame`` (flat lists over all tracks: sequence, frame, vertex_error_mm,
     lbs_vertex_error_mm, one_step_error_mm, penetration_pct, gt_penetration_pct, lbs_penetration_pct, jitter, lbs_jitter).
     """
-    from drape.rollout import rollout, teacher_forced
+    from drape.rollout import rollout, teacher_forced, warm_up
 
     if init not in INIT_MODES:
         raise DrapeError(f"evaluate: init must be one of {INIT_MODES}, got {init!r}")
@@ -134,8 +134,7 @@ def evaluate(
             with blas_threads(threads):
                 # Untimed warm-up on the first frames (lazy initialisation, first-call allocations), so the
                 # timing below is the steady per-frame cost that a long animation sees.
-                w = min(F, n + WARMUP_STEPS)
-                rollout(model, init_states, SkeletonState(skel.joint_positions[:w], skel.joint_rotations[:w], T[:w]))
+                warm_up(model, init_states, skel, WARMUP_STEPS)
             t0 = time.perf_counter()
             with blas_threads(threads):
                 pred = rollout(model, init_states, skel, progress=cb)
