@@ -252,4 +252,24 @@ def test_hands_model_steps_saves_and_loads(tmp_path):
         GarmentDynamicsModel(cfg, synthetic_reference(4, 4))
 
 
+def test_skeleton_joint_subset_model_steps_saves_and_loads(tmp_path):
+    import dataclasses
+
+    from test_model_features import hand_reference, hand_transforms
+
+    cfg = dataclasses.replace(SMALL, skeleton_joints="LeftHand, RightHand")
+    ref = hand_reference()
+    model = GarmentDynamicsModel(cfg, ref)
+    assert model.feature_config.skeleton_joints == ("LeftHand", "RightHand")
+    assert model.global_channels == 2 * 6 + 15 < GarmentDynamicsModel(SMALL, ref).global_channels
+    T = hand_transforms()
+    hist = tuple(GarmentState(ref.verts, np.zeros_like(ref.verts)) for _ in range(3))
+    out = model.step(hist, _skeleton(T))
+    back = GarmentDynamicsModel.load(model.save(tmp_path / "joints.npz"))
+    assert back.config == cfg and back.global_channels == model.global_channels
+    np.testing.assert_array_equal(back.step(hist, _skeleton(T)).verts, out.verts)
+    with pytest.raises(DrapeError, match="'LeftFoot'"):
+        GarmentDynamicsModel(dataclasses.replace(SMALL, skeleton_joints="LeftFoot"), ref)
+
+
 SMALL_CHANNELS = GarmentDynamicsModel(SMALL, synthetic_reference(3, 3)).vertex_channels

@@ -8,11 +8,13 @@ from drape.model.features import (
     body_part_matrix,
     build_reference,
     closest_points_on_mesh,
+    global_channel_count,
     global_features,
     offset_space_weights,
     pose,
     pose_with,
     sequence_samples,
+    skeleton_joint_index,
     skin,
     target_skinning,
     unskin,
@@ -319,3 +321,27 @@ def test_hand_channels_need_the_bones_and_heads():
                         np.zeros((4, 3)), np.tile(np.eye(3), (4, 1, 1))), FeatureConfig(window=2, hands=True))
     with pytest.raises(DrapeError, match="rest_heads"):
         hand_reference(rest_heads=HAND_HEADS[:3])
+
+
+def test_skeleton_joint_subset_reads_only_the_listed_bones():
+    """Listed bones keep their columns of the full skeleton features (in rig order, whatever the list's order);
+    the root terms (up vector, velocities) stay; unknown bones and the root are refused by name."""
+    ref = hand_reference()
+    rng = np.random.default_rng(3)
+    T = np.tile(np.eye(4, dtype=np.float32), (3, len(HAND_RIG), 1, 1))
+    axes = rng.normal(size=(3, len(HAND_RIG), 3))
+    T[..., :3, :3] = axis_angle_matrix(axes / np.linalg.norm(axes, axis=-1, keepdims=True), rng.uniform(0.1, 1.0, (3, len(HAND_RIG))))
+    T[..., :3, 3] = rng.normal(scale=0.1, size=(3, len(HAND_RIG), 3))
+    full = global_features(ref, T, FeatureConfig(window=2, fps=FPS))
+    joints = ("RightHand", "LeftForeArm")
+    sub = global_features(ref, T, FeatureConfig(window=2, fps=FPS, skeleton_joints=joints))
+    idx = skeleton_joint_index(ref.bone_names, joints)
+    np.testing.assert_array_equal(idx, [1, 5])
+    cols = np.r_[0:6, 24:30, full.shape[-1] - 15 : full.shape[-1]]  # bones 1 and 5 (6 columns each from bone 1), root terms
+    np.testing.assert_array_equal(sub, full[cols])
+    assert sub.shape == (global_channel_count(len(HAND_RIG), 2),) and full.shape == (global_channel_count(len(HAND_RIG)),)
+    np.testing.assert_array_equal(skeleton_joint_index(ref.bone_names), np.arange(1, len(HAND_RIG)))
+    with pytest.raises(DrapeError, match="'Tail'"):
+        skeleton_joint_index(ref.bone_names, ("RightHand", "Tail"))
+    with pytest.raises(DrapeError, match="root"):
+        skeleton_joint_index(ref.bone_names, ("Hips",))

@@ -286,12 +286,14 @@ def test_dynamo_exporter(exported, tmp_path):
 
 
 def test_hands_model_parity(tmp_path, one_thread):
-    """A model with the hand channels: both ONNX graphs carry the rest bone heads and match torch."""
+    """A model with the hand channels and a skeleton joint subset: both ONNX graphs carry the rest bone heads
+    and the joint list, and match torch."""
     import dataclasses
 
     from test_model_features import hand_reference, hand_transforms
 
-    model = GarmentDynamicsModel(dataclasses.replace(CFG, hands=True), hand_reference(), seed=1)
+    cfg = dataclasses.replace(CFG, hands=True, skeleton_joints="RightForeArm,LeftHand")
+    model = GarmentDynamicsModel(cfg, hand_reference(), seed=1)
     with torch.no_grad():
         g = torch.Generator().manual_seed(1)
         for mod in (model.net.head_b, model.net.film[-1]):
@@ -304,5 +306,6 @@ def test_hands_model_parity(tmp_path, one_thread):
     a = model.step(hist, _skel(T))
     for graph in ("network", "predict"):
         ox = OnnxGarmentDynamics.load(export_onnx(model, tmp_path / f"hands_{graph}.onnx", graph=graph))
-        assert ox.config.hands and ox.vertex_channels == model.vertex_channels
+        assert ox.config == cfg and ox.vertex_channels == model.vertex_channels
+        assert len(ox._norm["global_mean"]) == model.global_channels == 2 * 6 + 15
         np.testing.assert_allclose(ox.step(hist, _skel(T)).verts, a.verts, atol=1e-6, rtol=0)

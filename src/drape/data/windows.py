@@ -194,14 +194,14 @@ class WindowDataset:
     Global (skeleton) features of every target frame are precomputed per track.
     """
 
-    def __init__(self, reference, tracks, *, window: int, max_unroll: int, fps: float):
+    def __init__(self, reference, tracks, *, window: int, max_unroll: int, fps: float, skeleton_joints: tuple[str, ...] = ()):
         from drape.model.features import FeatureConfig, global_features
 
         self.reference = reference
         self.tracks = tuple(tracks)
         self.window = int(window)
         self.max_unroll = int(max_unroll)
-        self.feature_config = FeatureConfig(window=self.window, fps=float(fps))
+        self.feature_config = FeatureConfig(window=self.window, fps=float(fps), skeleton_joints=tuple(skeleton_joints))
         n = self.window + 1
         length = n + self.max_unroll
         starts = []

@@ -35,6 +35,7 @@ from drape.model.features import (
     global_channel_count,
     hand_chain_bones,
     normalize_vertex_features,
+    skeleton_joint_index,
     vertex_channel_names,
 )
 from drape.types import DrapeError, GarmentState, SkeletonState
@@ -57,6 +58,8 @@ class ModelConfig:
                                     "since frame t; drifts on long rollouts)", choices=PREDICTIONS)
     hands: bool = opt(False, "hand channels: each vertex's vector to and proximity of the nearest forearm/hand "
                              "(for garments the hands brush without being bound to them, such as skirts)")
+    skeleton_joints: str = opt("", "comma-separated non-root bones whose rotations enter the skeleton features "
+                                   "(empty: all); a skirt need not read the arms, which reach it through the hand channels")
     feature_clip: float = opt(8.0, "normalised vertex features are clipped to +-this many standard deviations (0: off); "
                                    "bounds what a long rollout feeds back")
     image_size: int = opt(64, "UV feature-map size in pixels (square; divisible by 2^levels)")
@@ -69,7 +72,8 @@ class ModelConfig:
     @property
     def features(self) -> FeatureConfig:
         return FeatureConfig(window=self.window, fps=self.fps, contact_threshold=self.contact_threshold,
-                             contact_flag=self.contact_flag, prediction=self.prediction, hands=self.hands)
+                             contact_flag=self.contact_flag, prediction=self.prediction, hands=self.hands,
+                             skeleton_joints=tuple(j.strip() for j in str(self.skeleton_joints).split(",") if j.strip()))
 
     @property
     def net(self):
@@ -124,7 +128,8 @@ class GarmentDynamicsModel:
                 raise DrapeError(f"model config: hands needs a garment reference with the rig's rest bone heads; "
                                  f"{reference.name}'s has none")
         self.vertex_channels = len(vertex_channel_names(config.window, config.hands))
-        self.global_channels = global_channel_count(reference.bone_count)
+        joints = skeleton_joint_index(reference.bone_names, self.feature_config.skeleton_joints)  # raises on unknown bones
+        self.global_channels = global_channel_count(reference.bone_count, len(joints))
         if normalizer is None:
             normalizer = Normalizer.identity(self.vertex_channels, self.global_channels)
         self._check_normalizer(normalizer)

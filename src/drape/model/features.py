@@ -325,6 +325,9 @@ class FeatureConfig:
     canonical(t+1) - reference, or ``"delta"`` the change canonical(t+1) - canonical(t)."""
     hands: bool = False
     """Add the hand channels (see the module docs); the reference must carry the rig's rest bone heads."""
+    skeleton_joints: tuple[str, ...] = ()
+    """Non-root bones whose rotations (relative to the root) enter the skeleton features, by name; empty: every
+    non-root bone of the rig. The root's up vector and its linear and angular velocities are always read."""
 
     def __post_init__(self):
         if self.window not in (1, 2):
@@ -366,8 +369,25 @@ def hand_chain_bones(bone_names) -> tuple[int, ...]:
     return tuple(out)
 
 
-def global_channel_count(bone_count: int) -> int:
-    return 6 * (bone_count - 1) + 15
+def skeleton_joint_index(bone_names, joints=()) -> np.ndarray:
+    """Indices (K,) int64 into the rig's bones of the non-root bones the skeleton features read.
+
+    joints: bone names (any order; the rig's order is kept), or empty for every non-root bone.
+    """
+    names = [str(n) for n in bone_names]
+    if not joints:
+        return np.arange(1, len(names), dtype=np.int64)
+    missing = [j for j in joints if j not in names]
+    if missing:
+        raise DrapeError(f"skeleton joints: the rig has no bone {', '.join(map(repr, missing))} (its bones: {', '.join(names)})")
+    if names[0] in joints:
+        raise DrapeError(f"skeleton joints: {names[0]!r} is the root, whose motion is always read; list non-root bones")
+    return np.array(sorted(names.index(j) for j in set(joints)), dtype=np.int64)
+
+
+def global_channel_count(bone_count: int, joint_count: int | None = None) -> int:
+    """Skeleton feature channels: 6 per non-root bone read (``joint_count``; default all ``bone_count - 1``), plus 15."""
+    return 6 * (bone_count - 1 if joint_count is None else int(joint_count)) + 15
 
 
 @dataclass(frozen=True, eq=False)
@@ -717,7 +737,7 @@ def global_features(ref: GarmentReference, transforms: np.ndarray, cfg: FeatureC
     R = T[..., -3:, 0, :3, :3]  # root rotations t-1, t, t+1
     root = np.einsum("...fab,b->...fa", R, ref.rest_root.astype(np.float64)) + T[..., -3:, 0, :3, 3]
     R1 = R[..., 2, :, :]
-    Rj = T[..., -1, 1:, :3, :3]
+    Rj = T[..., -1, 1:, :3, :3] if not cfg.skeleton_joints else T[..., -1, skeleton_joint_index(ref.bone_names, cfg.skeleton_joints), :3, :3]
     rel = np.einsum("...ba,...jbc->...jac", R1, Rj)  # R1^T R_j
     six = rel[..., :, :, :2].swapaxes(-1, -2).reshape(*rel.shape[:-3], -1)
     up = R1[..., 2, :]  # R1^T e_z

@@ -613,7 +613,8 @@ def train(
 
         train_tracks = mirror_tracks(train_tracks, mirror_map_for(data))
     n = model_config.window + 1
-    ds = WindowDataset(data.reference, train_tracks, window=model_config.window, max_unroll=config.unroll, fps=fps)
+    ds = WindowDataset(data.reference, train_tracks, window=model_config.window, max_unroll=config.unroll, fps=fps,
+                       skeleton_joints=model_config.features.skeleton_joints)
     if ds.skipped:
         say(f"train: {len(ds.skipped)} sequences shorter than {n + config.unroll} frames are not used: {', '.join(ds.skipped[:5])}")
     val_tracks = tuple(t for t in val_tracks if t.frame_count > n)
