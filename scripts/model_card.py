@@ -70,11 +70,25 @@ def _training(tr: dict, base: dict | None) -> list[str]:
             f"{t['best_step']} (LBS {_f(t['lbs_val_mm'])} mm){_weights(t)}{tail}.",
         ]
 
+    def kept(t: dict, best_tail: str) -> str:
+        if t.get("kept") == "last":
+            last = [v for v in t.get("val_history", []) if v.get("step") == t["steps"] and "val_mm" in v]
+            at = f", validation {_f(last[-1]['val_mm'])} mm" if last else ""
+            return f"; the model is the final weights of step {t['steps']}{at} (`--keep last`: a fixed schedule, validation only reported)"
+        return best_tail
+
     if base is None:
-        return stage(tr, "", "; those weights are the model")
+        return stage(tr, "", kept(tr, "; those weights are the model"))
     total = (base["steps"] * base["sec_per_step"] + tr["steps"] * tr["sec_per_step"]) / 60
-    return [*stage(base, "Base run: ", ""), *stage(tr, "Fine-tuning: ", "; those weights are the model (step 0: the base model)"),
+    return [*stage(base, "Base run: ", "; the fine-tuning starts from those weights"),
+            *stage(tr, "Fine-tuning: ", kept(tr, "; those weights are the model (step 0: the base model)")),
             f"- Both stages: about {total:.0f} min of steps."]
+
+
+def _joints(cfg: dict) -> str:
+    """The bones whose rotations the skeleton features read."""
+    joints = [j.strip() for j in str(cfg.get("skeleton_joints", "")).split(",") if j.strip()]
+    return f"{len(joints)} bones: {', '.join(joints)}" if joints else "every bone"
 
 
 def _weights(t: dict) -> str:
@@ -136,7 +150,7 @@ def main() -> None:
         f"- Inputs: offsets, velocities{', accelerations' if cfg['window'] >= 2 else ''}, skeleton drive, contact "
         f"(bound body point, threshold {cfg['contact_threshold']} m, {cfg.get('contact_flag', 'step')} flag), static "
         f"reference and body-part channels{', hand channels (vector to and proximity of each forearm and hand)' if cfg.get('hands') else ''}; "
-        "skeleton (6D joint rotations, root motion) through FiLM.",
+        f"skeleton (6D rotations of {_joints(cfg)}, root motion) through FiLM.",
         "",
         "## Training data",
         "",

@@ -366,3 +366,28 @@ def test_init_model_fine_tunes_from_the_given_weights(tmp_path, data):
     moved.save(tmp_path / "moved.npz")
     with pytest.raises(TrainError, match="another reference garment"):
         train(dataclasses.replace(tune, init_model=str(tmp_path / "moved.npz")), data, "prism", tmp_path / "c.npz", **quiet)
+
+
+def test_keep_last_writes_the_final_weights(tmp_path, data):
+    """keep="last": OUT holds the final averaged weights although validation ran (and is reported);
+    keep="best" (the default): OUT holds the best-validated ones."""
+    import dataclasses
+
+    quiet = dict(progress=False, log=lambda *_: None)
+    cfg = TrainConfig(steps=4, batch_size=2, unroll=1, lr=3e-3, warmup_steps=1, val_motions="synth3", val_every=1,
+                      val_frames=8, seed=2)
+
+    def weights(path):
+        return GarmentDynamicsModel.load(path).net.state_dict()
+
+    for keep in ("best", "last"):
+        out = tmp_path / f"{keep}.npz"
+        r = train(dataclasses.replace(cfg, keep=keep), data, "prism", out, model_config=SMALL, **quiet)
+        assert r.finished and r.best_step is not None and len(r.val_history) >= 4
+        report = json.loads(output_paths(out)["report"].read_text())
+        assert report["kept"] == keep and report["train_config"]["keep"] == keep
+        want = weights(output_paths(out)[keep])
+        for k, v in weights(out).items():
+            assert torch.equal(v, want[k]), k
+    with pytest.raises(TrainError, match="keep must be one of"):
+        TrainConfig(keep="median")

@@ -58,7 +58,8 @@ are skinned (body LBS weights), no nearest-point search.
 Global (skeleton) channels, target frame t+1
 --------------------------------------------
 ====================  =====  ==============================================================
-joint rotations       1      6D (first two columns) of R_root^T R_j for every non-root bone
+joint rotations       1      6D (first two columns) of R_root^T R_j for every non-root bone, or for
+                             the bones listed in ``FeatureConfig.skeleton_joints`` (rig order)
 up (3)                1      world +z in the target root frame (gravity direction)
 root velocity (3)     m/s    root-head velocity t -> t+1, target root frame
 previous root vel (3) m/s    t-1 -> t, target root frame

@@ -28,7 +28,7 @@ to simulated sequences:
   resume=True)`` continues from the last one, and the continuation is bit-identical to an
   uninterrupted run (same thread count).
 * **Outputs** (out_path ``models/tshirt.npz``): ``tshirt.npz`` the final model (best
-  validation weights, or the last ones without validation) in the one-file model format
+  validation weights, or the last ones without validation or with ``keep="last"``) in the one-file model format
   with its normaliser; ``tshirt.last.npz`` the last weights; ``tshirt.best.npz`` the best so
   far (updated during training); ``tshirt.ckpt`` the checkpoint; ``tshirt.loss.png`` the loss
   curves (train, validation, LBS reference); ``tshirt.train.json`` the run's figures
@@ -61,7 +61,8 @@ CHECKPOINT_VERSION = 1
 VERTEX_LOSS_CHOICES = ("l2", "l1", "mse")
 LOSS_SPACES = ("world", "canonical")
 # Config fields that may change between a checkpoint and its resume.
-RESUMABLE_CHANGES = ("threads", "checkpoint_every", "val_every")
+RESUMABLE_CHANGES = ("threads", "checkpoint_every", "val_every", "keep")
+KEEP_CHOICES = ("best", "last")
 
 
 class TrainError(DrapeError):
@@ -121,6 +122,9 @@ class TrainConfig:
                                     "clip with c windows")
     mirror: bool = opt(False, "also train on the left-right mirror image of every training sequence (drape.data.mirror; "
                               "the validation motions are not mirrored)")
+    keep: str = opt("best", "weights written to OUT: best (lowest validation error, the starting model's included when "
+                            "fine-tuning) or last (the final averaged weights of a fixed schedule; validation still runs and "
+                            "is reported)", choices=KEEP_CHOICES)
     init_model: str = opt("", "fine-tune: start from this model's network weights and normaliser (a .npz path or a bundled "
                               "model name); its architecture is kept, its reference garment must match the data's, and its "
                               "validation error before any step is the first one the best weights must beat")
@@ -134,6 +138,7 @@ class TrainConfig:
             (self.penetration_margin >= 0, "penetration_margin must be >= 0"), (self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
             (self.val_every >= 1, "val_every must be >= 1"), (self.threads >= 1, "threads must be >= 1"),
             (self.vertex_loss in VERTEX_LOSS_CHOICES, f"vertex_loss must be one of {VERTEX_LOSS_CHOICES}"),
+            (self.keep in KEEP_CHOICES, f"keep must be one of {KEEP_CHOICES}, got {self.keep!r}"),
             (self.loss_space in LOSS_SPACES, f"loss_space must be one of {LOSS_SPACES}"),
             (self.val_frames >= 4, "val_frames must be >= 4"),
             (0 <= self.ema_decay < 1, "ema_decay must be in [0, 1)"), (self.swa_start >= 0, "swa_start must be >= 0"),
@@ -809,7 +814,7 @@ def train(
             model.net.eval()
             with averaged():
                 model.save(paths["last"])
-            if best_step is not None and paths["best"].is_file():
+            if config.keep == "best" and best_step is not None and paths["best"].is_file():
                 atomic_write_bytes(paths["model"], paths["best"].read_bytes())
             else:
                 with averaged():
@@ -822,12 +827,14 @@ def train(
                 "train_sequences": signature["train"], "val_sequences": signature["val"],
                 "train_motions": sorted({t.motion for t in train_tracks}), "val_motions": sorted({t.motion for t in val_tracks}),
                 "best_val_mm": best_val, "best_step": best_step, "best_weights": best_kind, "lbs_val_mm": lbs_val,
+                "kept": config.keep if best_step is not None else "last",
                 "final_loss_mean100": float(np.mean([h["loss"] for h in history[-100:]])) if history else None,
                 "train_config": _config_dict(config), "model_config": _config_dict(model_config),
                 "val_history": val_history, "model": str(paths["model"]),
             }
             atomic_write_bytes(paths["report"], (json.dumps(report, indent=2) + "\n").encode())
-            say(f"train: wrote {paths['model']} (best validation {best_val if best_val is None else round(best_val, 3)} mm "
+            kept = "the last weights; " if config.keep == "last" else ""
+            say(f"train: wrote {paths['model']} ({kept}best validation {best_val if best_val is None else round(best_val, 3)} mm "
                 f"at step {best_step}; {sec_per_step:.3f} s/step)")
     finally:
         torch.set_num_threads(prev_threads)
