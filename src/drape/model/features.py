@@ -85,6 +85,7 @@ own drift.
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -371,19 +372,27 @@ def hand_chain_bones(bone_names) -> tuple[int, ...]:
 
 
 def skeleton_joint_index(bone_names, joints=()) -> np.ndarray:
-    """Indices (K,) int64 into the rig's bones of the non-root bones the skeleton features read.
+    """Indices (K,) int64 into the rig's bones of the non-root bones the skeleton features read (read-only).
 
     joints: bone names (any order; the rig's order is kept), or empty for every non-root bone.
+    Resolved once per rig and joint list (it runs in every inference step).
     """
-    names = [str(n) for n in bone_names]
+    return _joint_index(tuple(str(n) for n in bone_names), tuple(joints))
+
+
+@functools.lru_cache(maxsize=64)
+def _joint_index(names: tuple[str, ...], joints: tuple[str, ...]) -> np.ndarray:
     if not joints:
-        return np.arange(1, len(names), dtype=np.int64)
-    missing = [j for j in joints if j not in names]
-    if missing:
-        raise DrapeError(f"skeleton joints: the rig has no bone {', '.join(map(repr, missing))} (its bones: {', '.join(names)})")
-    if names[0] in joints:
-        raise DrapeError(f"skeleton joints: {names[0]!r} is the root, whose motion is always read; list non-root bones")
-    return np.array(sorted(names.index(j) for j in set(joints)), dtype=np.int64)
+        idx = np.arange(1, len(names), dtype=np.int64)
+    else:
+        missing = [j for j in joints if j not in names]
+        if missing:
+            raise DrapeError(f"skeleton joints: the rig has no bone {', '.join(map(repr, missing))} (its bones: {', '.join(names)})")
+        if names[0] in joints:
+            raise DrapeError(f"skeleton joints: {names[0]!r} is the root, whose motion is always read; list non-root bones")
+        idx = np.array(sorted(names.index(j) for j in set(joints)), dtype=np.int64)
+    idx.flags.writeable = False
+    return idx
 
 
 def global_channel_count(bone_count: int, joint_count: int | None = None) -> int:
@@ -738,7 +747,7 @@ def global_features(ref: GarmentReference, transforms: np.ndarray, cfg: FeatureC
     R = T[..., -3:, 0, :3, :3]  # root rotations t-1, t, t+1
     root = np.einsum("...fab,b->...fa", R, ref.rest_root.astype(np.float64)) + T[..., -3:, 0, :3, 3]
     R1 = R[..., 2, :, :]
-    Rj = T[..., -1, 1:, :3, :3] if not cfg.skeleton_joints else T[..., -1, skeleton_joint_index(ref.bone_names, cfg.skeleton_joints), :3, :3]
+    Rj = T[..., -1, skeleton_joint_index(ref.bone_names, cfg.skeleton_joints), :3, :3]
     rel = np.einsum("...ba,...jbc->...jac", R1, Rj)  # R1^T R_j
     six = rel[..., :, :, :2].swapaxes(-1, -2).reshape(*rel.shape[:-3], -1)
     up = R1[..., 2, :]  # R1^T e_z
